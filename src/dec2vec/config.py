@@ -1,0 +1,51 @@
+"""The embedder's configuration, saved as JSON beside the weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_NAME = "dec2vec.json"
+FORMAT_VERSION = 1
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class EmbedderConfig:
+    recipe: str = field(metadata={"help": "registered recipe name (`dec2vec recipes`)"})
+    backbone: str = field(metadata={"help": "where the backbone came from (name, folder or hub id)"})
+    encoder: str | None = field(default=None, metadata={"help": "light encoder, for recipes with a Contextual token"})
+    recipe_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the recipe's own options"})
+    max_length: int = field(default=512, metadata={"help": "longest backbone input in tokens, template included"})
+    encoder_max_length: int = field(default=512, metadata={"help": "longest light-encoder input in tokens"})
+    encoder_pooling: str = field(default="mean", metadata={"help": "light encoder pooling: mean or cls"})
+    seed: int = field(default=0, metadata={"help": "seeds the initialisation of untrained heads"})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16"})
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8:
+            raise ConfigError(f"max_length must be at least 8, got {self.max_length}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {DTYPES}, got '{self.dtype}'")
+        if self.encoder_pooling not in ("mean", "cls"):
+            raise ConfigError(f"encoder_pooling must be mean or cls, got '{self.encoder_pooling}'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, folder: Path) -> None:
+        (folder / CONFIG_NAME).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> EmbedderConfig:
+        values = json.loads((folder / CONFIG_NAME).read_text())
+        if values.get("format_version", 1) > FORMAT_VERSION:
+            raise ConfigError(f"{folder / CONFIG_NAME}: written by a newer dec2vec (format {values['format_version']})")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

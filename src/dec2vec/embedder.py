@@ -1,0 +1,381 @@
+"""``Embedder``: one class that embeds text with any registered recipe on any causal LM.
+
+Flow: texts -> token layouts (recipe) -> length-sorted token-budget batches (engine) -> backbone
+run causally or bidirectionally (attention) -> pooled by the recipe -> numpy, in input order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import models
+from .attention import check_attn_implementation, run_decoder
+from .config import CONFIG_NAME, EmbedderConfig
+from .encoder import LightEncoder, native_pooling
+from .engine import pick_device, pick_dtype, plan_batches
+from .errors import ConfigError, InputError, ModelNotFoundError, TruncationError
+from .inputs import Layout, TextTokenizer, build_layout, collate
+from .recipes import Recipe, get_recipe, recipe_names
+
+HEADS_NAME = "heads.safetensors"
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than the model's limit and were cut."""
+
+
+def validate_texts(texts: Any) -> list[str]:
+    """The caller's texts as a list of non-empty strings, or an InputError naming the bad item."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, Sequence) or isinstance(texts, (bytes, bytearray)):
+        raise InputError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise InputError("no texts to encode: the list is empty")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise InputError(f"item {i}: expected a string, got {type(t).__name__}", index=i)
+        if not t.strip():
+            raise InputError(f"item {i}: the text is empty or whitespace-only", index=i)
+    return list(texts)
+
+
+def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = models.resolve(ref)
+    kwargs: dict[str, Any] = {}
+    if isinstance(where, Path) and (gguf := models.gguf_in(where)):
+        kwargs["gguf_file"] = gguf
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, attn_implementation="sdpa", **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"could not load backbone '{ref}': {e}") from e
+    check_attn_implementation(model)
+    return model, tokenizer
+
+
+def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | None) -> LightEncoder:
+    from transformers import AutoModel, AutoTokenizer
+
+    where = models.resolve(ref)
+    try:
+        model = AutoModel.from_pretrained(where, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(where)
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"could not load light encoder '{ref}': {e}") from e
+    if isinstance(where, Path):
+        pooling = pooling or native_pooling(where)
+        st_cfg = where / "sentence_bert_config.json"
+        if st_cfg.is_file():  # the encoder's trained length (256 for all-MiniLM-L6-v2)
+            import json
+
+            max_length = min(max_length, int(json.loads(st_cfg.read_text()).get("max_seq_length", max_length)))
+    return LightEncoder(model, tokenizer, pooling or "mean", max_length)
+
+
+class Embedder(nn.Module):
+    """Text embeddings from a causal LM with a registered recipe.
+
+    Build one with :meth:`from_recipe` (untrained, any backbone) or :meth:`from_pretrained`
+    (a saved folder, or a recipe name on the default models), then call :meth:`encode`.
+    """
+
+    def __init__(
+        self,
+        config: EmbedderConfig,
+        backbone: nn.Module,
+        tokenizer: Any,
+        encoder: LightEncoder | None = None,
+        heads: nn.ModuleDict | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.recipe: Recipe = get_recipe(config.recipe)(config.recipe_options)
+        config.recipe_options = self.recipe.options.to_dict()  # normalised, defaults filled in
+        if self.recipe.contextual_token and encoder is None:
+            raise ConfigError(f"recipe '{config.recipe}' needs a light encoder")
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.text_tokenizer = TextTokenizer(tokenizer)
+        self.encoder = encoder if self.recipe.contextual_token else None
+        if heads is None:
+            gen = torch.Generator().manual_seed(config.seed)
+            heads = self.recipe.build_heads(self.hidden_size, encoder.dim if encoder else None, gen)
+        self.heads = heads
+        limit = getattr(backbone.config, "max_position_embeddings", None)
+        self.max_length = min(config.max_length, limit) if limit else config.max_length
+        self.heads.to(device=self.device, dtype=self.dtype)
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_recipe(
+        cls,
+        recipe: str,
+        backbone: str | os.PathLike[str] = models.DEFAULT_BACKBONE,
+        encoder: str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str = "auto",
+        seed: int = 0,
+        max_length: int = 512,
+        **recipe_options: Any,
+    ) -> Embedder:
+        """An untrained embedder: ``recipe`` on ``backbone`` (and ``encoder`` for Causal2Vec)."""
+        recipe_cls = get_recipe(recipe)
+        if recipe_cls.contextual_token and encoder is None:
+            encoder = models.DEFAULT_ENCODER
+        config = EmbedderConfig(
+            recipe=recipe,
+            backbone=os.fspath(backbone),
+            encoder=os.fspath(encoder) if recipe_cls.contextual_token and encoder is not None else None,
+            recipe_options=dict(recipe_options),
+            max_length=max_length,
+            seed=seed,
+            dtype=dtype,
+        )
+        recipe_cls.Options.from_dict(config.recipe_options)  # fail on bad options before loading weights
+        return cls._build(config, config.backbone, config.encoder, device)
+
+    @classmethod
+    def _build(
+        cls, config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: str | torch.device | None
+    ) -> Embedder:
+        dev = pick_device(device)
+        dt = pick_dtype(config.dtype, dev)
+        model, tokenizer = _load_backbone(backbone_ref, dt)
+        enc = None
+        if encoder_ref is not None:
+            enc = _load_encoder(encoder_ref, dt, config.encoder_max_length, config.encoder_pooling)
+            config.encoder_pooling = enc.pooling
+        emb = cls(config, model, tokenizer, enc)
+        return emb.to(dev).eval()
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None, dtype: str | None = None
+    ) -> Embedder:
+        """A saved dec2vec folder, or a recipe name (untrained, on the default backbone and encoder)."""
+        ref = os.fspath(name_or_path)
+        folder = Path(ref).expanduser()
+        if (folder / CONFIG_NAME).is_file():
+            return cls._load_saved(folder, device, dtype)
+        if ref in recipe_names():
+            return cls.from_recipe(ref, device=device, dtype=dtype or "auto")
+        if folder.exists():
+            raise ModelNotFoundError(f"'{ref}' is not a saved dec2vec model: {folder / CONFIG_NAME} is missing")
+        raise ModelNotFoundError(
+            f"'{ref}' is neither a saved dec2vec model folder nor a recipe; recipes: {', '.join(recipe_names())}"
+        )
+
+    @classmethod
+    def _load_saved(cls, folder: Path, device: str | torch.device | None, dtype: str | None) -> Embedder:
+        from safetensors.torch import load_file
+
+        config = EmbedderConfig.load(folder)
+        if dtype is not None:
+            config.dtype = dtype
+        enc_ref = str(folder / "encoder") if config.encoder is not None else None
+        emb = cls._build(config, str(folder / "backbone"), enc_ref, device)
+        heads_file = folder / HEADS_NAME
+        if len(emb.heads) and heads_file.is_file():
+            state = load_file(heads_file, device=str(emb.device))
+            emb.heads.load_state_dict(state, strict=True)
+            emb.heads.to(dtype=emb.dtype)
+        elif len(emb.heads):
+            raise ModelNotFoundError(f"{folder}: {HEADS_NAME} is missing for recipe '{config.recipe}'")
+        return emb
+
+    def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
+        """Write a self-contained folder (safetensors + JSON) atomically: temp folder, then rename.
+
+        It also loads with ``SentenceTransformer(folder, trust_remote_code=True)``.
+        """
+        from safetensors.torch import save_file
+
+        from .integrations.sentence_transformers import write_st_files
+
+        dest = Path(folder).expanduser().resolve()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            self.config.save(tmp)
+            self.backbone.save_pretrained(tmp / "backbone", safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp / "backbone")
+            if self.encoder is not None:
+                self.encoder.model.save_pretrained(tmp / "encoder", safe_serialization=True)
+                self.encoder.tokenizer.save_pretrained(tmp / "encoder")
+            if len(self.heads):
+                state = {k: v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
+                save_file(state, tmp / HEADS_NAME)
+            write_st_files(tmp, self.embedding_dim)
+            if dest.exists():
+                old = dest.with_name(f".{dest.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    # ---- facts ----------------------------------------------------------------------------------
+    @property
+    def hidden_size(self) -> int:
+        return int(self.backbone.get_input_embeddings().weight.shape[-1])
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.recipe.embedding_dim(self.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.backbone.get_input_embeddings().weight.dtype
+
+    def num_parameters(self) -> dict[str, int]:
+        parts = {"backbone": self.backbone, "heads": self.heads}
+        if self.encoder is not None:
+            parts["encoder"] = self.encoder
+        return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
+
+    # ---- texts -> tensors -----------------------------------------------------------------------
+    def layouts(self, texts: list[str], instruction: str | None = None, truncate: bool = True) -> list[Layout]:
+        """Token layouts of validated texts, cut to ``max_length`` (warning) or refused (error)."""
+        tt, recipe = self.text_tokenizer, self.recipe
+        all_ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        out: list[Layout] = []
+        cut: list[int] = []
+        for i, ids in enumerate(all_ids):
+            ids = tuple(ids)
+            lay = build_layout(recipe.segments(ids, instruction, tt), tt, recipe.contextual_token)
+            over = len(lay.ids) - self.max_length
+            if over > 0:
+                if not truncate:
+                    raise TruncationError(
+                        f"item {i}: {len(lay.ids)} tokens (template included) exceed max_length {self.max_length}; "
+                        "shorten the text or allow truncation",
+                        index=i,
+                    )
+                keep = len(ids) - math.ceil(over / recipe.text_copies)
+                if keep < 1:
+                    raise InputError(
+                        f"item {i}: the template and instruction alone fill max_length {self.max_length}", index=i
+                    )
+                lay = build_layout(recipe.segments(ids[:keep], instruction, tt), tt, recipe.contextual_token)
+                cut.append(i)
+            out.append(lay)
+        if self.encoder is not None:
+            counts = self.encoder.count_tokens(texts)
+            long = [i for i, n in enumerate(counts) if n > self.encoder.max_length]
+            if long and not truncate:
+                raise TruncationError(
+                    f"item {long[0]}: {counts[long[0]]} tokens exceed the light encoder's limit "
+                    f"{self.encoder.max_length}",
+                    index=long[0],
+                )
+            cut = sorted(set(cut) | set(long))
+        if cut:
+            warnings.warn(
+                f"{len(cut)} text(s) exceeded the model's limit and were truncated (first: item {cut[0]})",
+                TruncationWarning,
+                stacklevel=3,
+            )
+        return out
+
+    def tokenize(
+        self,
+        texts: Sequence[str],
+        instruction: str | None = None,
+        truncate: bool = True,
+        padding_side: Literal["right", "left"] = "right",
+    ) -> dict[str, torch.Tensor]:
+        """One batch of features (CPU tensors) for :meth:`forward`."""
+        texts = validate_texts(texts)
+        return self._features(texts, self.layouts(texts, instruction, truncate), padding_side)
+
+    def _features(
+        self, texts: list[str], layouts: list[Layout], padding_side: Literal["right", "left"]
+    ) -> dict[str, torch.Tensor]:
+        feats = collate(layouts, self.text_tokenizer.pad_id, padding_side)
+        if self.encoder is not None:
+            feats.update(self.encoder.tokenize(texts))
+        return feats
+
+    # ---- tensors -> embeddings ------------------------------------------------------------------
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Features from :meth:`tokenize` -> (B, embedding_dim) raw (unnormalised) embeddings."""
+        input_ids = features["input_ids"]  # (B, T)
+        x = self.backbone.get_input_embeddings()(input_ids)  # (B, T, d)
+        if self.recipe.contextual_token:
+            assert self.encoder is not None
+            v = self.encoder(features["encoder_input_ids"], features["encoder_attention_mask"])  # (B, e)
+            ctx = self.heads["projector"](v).to(x.dtype)  # (B, d): the Contextual token
+            slot = nn.functional.one_hot(features["ctx_index"], input_ids.shape[1]).bool()  # (B, T)
+            x = torch.where(slot[..., None], ctx[:, None, :], x)  # (B, T, d)
+        hidden = run_decoder(self.backbone, x, features["attention_mask"], bidirectional=self.recipe.bidirectional)
+        return self.recipe.pool(hidden, features, self.heads)  # (B, D)
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        instruction: str | None = None,
+        normalize: bool = True,
+        *,
+        max_tokens: int = 16384,
+        max_batch_size: int = 256,
+        truncate: bool = True,
+        padding_side: Literal["right", "left"] = "right",
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embed texts: float32 array (n, embedding_dim), rows in input order.
+
+        Batches hold at most ``max_tokens`` padded backbone tokens. ``instruction`` is written before
+        every text with the recipe's template (queries get one, documents usually do not).
+        """
+        texts = validate_texts(texts)
+        layouts = self.layouts(texts, instruction, truncate)
+        batches = plan_batches([len(lay.ids) for lay in layouts], max_tokens, max_batch_size)
+        out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
+        if show_progress is None:
+            show_progress = len(texts) >= 1000
+        progress = None
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(texts), desc="encode", unit="text")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                for idx in batches:
+                    feats = self._features([texts[i] for i in idx], [layouts[i] for i in idx], padding_side)
+                    feats = {k: v.to(self.device) for k, v in feats.items()}
+                    emb = self(feats).float()  # (b, D)
+                    if normalize:
+                        emb = nn.functional.normalize(emb, dim=-1)
+                    out[idx] = emb.cpu().numpy()
+                    if progress is not None:
+                        progress.update(len(idx))
+        finally:
+            self.train(was_training)
+            if progress is not None:
+                progress.close()
+        return out

@@ -1,0 +1,55 @@
+"""Causal2Vec's light bidirectional encoder: any Hugging Face encoder with its native pooling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .pooling import mean_pool
+
+
+def native_pooling(folder: Path | str) -> str:
+    """``mean`` or ``cls``, read from a sentence-transformers ``1_Pooling/config.json`` if there is one."""
+    cfg = Path(folder) / "1_Pooling" / "config.json"
+    if cfg.is_file():
+        values = json.loads(cfg.read_text())
+        if values.get("pooling_mode_cls_token"):
+            return "cls"
+    return "mean"
+
+
+class LightEncoder(nn.Module):
+    """Texts -> (B, e) vectors, the input of the Causal2Vec projector."""
+
+    def __init__(self, model: nn.Module, tokenizer: Any, pooling: str = "mean", max_length: int = 512) -> None:
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"encoder pooling must be 'mean' or 'cls', got '{pooling}'")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        limit = getattr(model.config, "max_position_embeddings", max_length)
+        tok_limit = getattr(tokenizer, "model_max_length", max_length) or max_length
+        self.max_length = int(min(max_length, limit, tok_limit))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return {"encoder_input_ids": enc["input_ids"], "encoder_attention_mask": enc["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, S), (B, S) -> (B, e)."""
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, S, e)
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        return mean_pool(hidden, attention_mask)

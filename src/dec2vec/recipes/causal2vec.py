@@ -1,0 +1,78 @@
+"""Causal2Vec (arXiv 2507.23386), the flagship: a Contextual token from a light bidirectional encoder.
+
+The encoder summarises the whole text in one vector; an MLP projects it into the LLM's input
+embedding space and it is prepended to the input. Attention stays causal, so every later token sees
+that summary. The embedding concatenates h_ctx (a global summary the LLM refined) with h_eos, which
+offsets last-token pooling's recency bias; ``pooling`` keeps the eos-only and ctx-only variants for
+the ablation.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..pooling import gather_positions
+from .base import Recipe, RecipeOptions
+from .registry import register
+
+POOLINGS = ("concat", "eos", "ctx")
+
+
+@dataclass
+class Causal2VecOptions(RecipeOptions):
+    pooling: str = field(default="concat", metadata={"help": "concat (h_ctx ; h_eos), eos or ctx"})
+    projector_hidden: int = field(default=0, metadata={"help": "hidden width of the projector MLP; 0 = LLM width"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"causal2vec pooling must be one of {POOLINGS}, got '{self.pooling}'")
+
+
+class Projector(nn.Module):
+    """Light-encoder vector (B, e) -> Contextual token (B, d): Linear, GELU, Linear."""
+
+    def __init__(self, encoder_dim: int, hidden_size: int, width: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(encoder_dim, width), nn.GELU(), nn.Linear(width, hidden_size))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.normal_(p, std=0.02, generator=generator)
+            else:
+                nn.init.zeros_(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@register
+class Causal2Vec(Recipe):
+    name = "causal2vec"
+    summary = "light encoder -> Contextual token prepended, causal attention, concat(h_ctx, h_eos)"
+    contextual_token = True
+    pooling = "ctx+eos"
+    losses = ("contrastive",)
+    Options = Causal2VecOptions
+
+    def embedding_dim(self, hidden_size: int) -> int:
+        return 2 * hidden_size if self.options.pooling == "concat" else hidden_size
+
+    def build_heads(self, hidden_size: int, encoder_dim: int | None, generator: torch.Generator) -> nn.ModuleDict:
+        if encoder_dim is None:
+            raise ConfigError("causal2vec needs a light encoder")
+        proj = Projector(encoder_dim, hidden_size, self.options.projector_hidden or hidden_size)
+        proj.reset_parameters(generator)
+        return nn.ModuleDict({"projector": proj})
+
+    def pool(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor], heads: nn.ModuleDict) -> torch.Tensor:
+        h_ctx = gather_positions(hidden, batch["ctx_index"])  # (B, d)
+        h_eos = gather_positions(hidden, batch["eos_index"])  # (B, d)
+        if self.options.pooling == "eos":
+            return h_eos
+        if self.options.pooling == "ctx":
+            return h_ctx
+        return torch.cat([h_ctx, h_eos], dim=-1)  # (B, 2d)

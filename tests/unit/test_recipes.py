@@ -1,0 +1,143 @@
+"""Every recipe in one table: shape, finiteness, determinism, padding invariance, save/load, ST load."""
+
+import numpy as np
+import pytest
+import torch
+
+from dec2vec import Embedder, get_recipe, recipe_names
+from dec2vec.recipes.base import RecipeOptions
+
+from ..conftest import SENTENCES
+
+SMALL_OPTIONS = {"nv-embed": {"num_latents": 16, "num_heads": 4}}
+
+
+def build(recipe, backbone, encoder, **kw):
+    return Embedder.from_recipe(
+        recipe, backbone, encoder, device="cpu", dtype="float32", **{**SMALL_OPTIONS.get(recipe, {}), **kw}
+    )
+
+
+@pytest.fixture(scope="module", params=recipe_names())
+def embedder(request, tiny_backbone, tiny_encoder):
+    return build(request.param, tiny_backbone, tiny_encoder)
+
+
+def cos_rows(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_all_methods_registered():
+    assert recipe_names() == ["mean", "last-token", "echo", "icl", "llm2vec", "unimae", "causal2vec", "nv-embed"]
+
+
+def test_shape_finite_dim(embedder):
+    out = embedder.encode(SENTENCES)
+    assert out.shape == (len(SENTENCES), embedder.embedding_dim) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    d = embedder.hidden_size
+    assert embedder.embedding_dim == (2 * d if embedder.config.recipe == "causal2vec" else d)
+
+
+def test_deterministic_across_builds(embedder, tiny_backbone, tiny_encoder):
+    again = build(embedder.config.recipe, tiny_backbone, tiny_encoder)
+    np.testing.assert_array_equal(embedder.encode(SENTENCES), again.encode(SENTENCES))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_padding_and_batch_invariance(embedder, side):
+    batch = embedder.encode(SENTENCES, padding_side=side, max_tokens=10_000)
+    alone = np.stack([embedder.encode([s])[0] for s in SENTENCES])
+    assert cos_rows(batch, alone).min() >= 0.9999
+    tiny_batches = embedder.encode(SENTENCES, padding_side=side, max_tokens=1)  # one text per batch
+    assert cos_rows(tiny_batches, alone).min() >= 0.9999
+
+
+def test_output_order_is_input_order(embedder):
+    fwd = embedder.encode(SENTENCES)
+    rev = embedder.encode(SENTENCES[::-1])
+    assert cos_rows(fwd, rev[::-1]).min() >= 0.9999
+
+
+def test_save_load_identical(embedder, tmp_path):
+    embedder.save_pretrained(tmp_path / "m")
+    loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    assert loaded.config.to_dict() == embedder.config.to_dict()
+    np.testing.assert_array_equal(loaded.encode(SENTENCES), embedder.encode(SENTENCES))
+    assert not list((tmp_path / "m").rglob("*.bin")) and not list((tmp_path / "m").rglob("*.pt"))  # no pickle
+
+
+def test_sentence_transformers_load(embedder, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    embedder.save_pretrained(tmp_path / "m")
+    model = st.SentenceTransformer(str(tmp_path / "m"), trust_remote_code=True, device="cpu")
+    ours = embedder.encode(SENTENCES)
+    theirs = model.encode(SENTENCES, convert_to_numpy=True)
+    assert theirs.shape == ours.shape
+    assert cos_rows(ours, theirs).min() >= 0.9999
+    assert model.get_embedding_dimension() == embedder.embedding_dim
+    q_ours = embedder.encode(SENTENCES[:2], instruction="find the animal")
+    q_theirs = model.encode(SENTENCES[:2], prompt="find the animal")
+    assert cos_rows(q_ours, q_theirs).min() >= 0.9999
+
+
+def test_instruction_changes_input_but_is_never_mean_pooled(embedder):
+    feats = embedder.tokenize(SENTENCES[:2], instruction="find the animal")
+    plain = embedder.tokenize(SENTENCES[:2])
+    assert feats["input_ids"].shape != plain["input_ids"].shape  # the instruction is in the input
+    # the pooled positions hold exactly the text's tokens (once), whatever the instruction
+    assert torch.equal(feats["pool_mask"].sum(1), plain["pool_mask"].sum(1))
+    pooled_ids = feats["input_ids"][feats["pool_mask"].bool()]
+    assert torch.equal(pooled_ids, plain["input_ids"][plain["pool_mask"].bool()])
+    a = embedder.encode(SENTENCES[:2], instruction="find the animal")
+    assert not np.allclose(a, embedder.encode(SENTENCES[:2]))
+
+
+def test_options_validated():
+    for name in recipe_names():
+        cls = get_recipe(name)
+        assert issubclass(cls.Options, RecipeOptions)
+        with pytest.raises(Exception, match="unknown option"):
+            cls.Options.from_dict({"no_such_option": 1})
+
+
+def test_seed_changes_untrained_heads(tiny_backbone, tiny_encoder):
+    a = build("causal2vec", tiny_backbone, tiny_encoder, seed=0).encode(SENTENCES)
+    b = build("causal2vec", tiny_backbone, tiny_encoder, seed=1).encode(SENTENCES)
+    assert not np.allclose(a, b)
+
+
+def test_causal2vec_contextual_token_reaches_the_llm(tiny_backbone, tiny_encoder):
+    """Changing only the projector (so only the Contextual token) changes h_eos: the LLM sees it."""
+    emb = build("causal2vec", tiny_backbone, tiny_encoder, pooling="eos")
+    before = emb.encode(SENTENCES[:2])
+    with torch.no_grad():
+        emb.heads["projector"].net[-1].bias.add_(0.5)
+    assert not np.allclose(before, emb.encode(SENTENCES[:2]))
+
+
+@pytest.mark.parametrize("pooling,dim_factor", [("concat", 2), ("eos", 1), ("ctx", 1)])
+def test_causal2vec_pooling_variants(tiny_backbone, tiny_encoder, pooling, dim_factor):
+    emb = build("causal2vec", tiny_backbone, tiny_encoder, pooling=pooling)
+    assert emb.encode(SENTENCES[:2]).shape == (2, dim_factor * emb.hidden_size)
+
+
+def test_echo_doubles_and_icl_lengthens(tiny_backbone, tiny_encoder):
+    lens = {
+        r: build(r, tiny_backbone, tiny_encoder).tokenize(SENTENCES[:1])["attention_mask"].sum().item()
+        for r in ("mean", "echo", "icl", "causal2vec")
+    }
+    assert lens["echo"] > 2 * (lens["mean"] - 1)
+    assert lens["icl"] > 2 * lens["echo"]
+    assert lens["causal2vec"] == lens["mean"] + 1  # one Contextual token, nothing else
+
+
+def test_bos_kept_first_with_contextual_token(tmp_path, tiny_encoder):
+    from ..conftest import save_tiny_backbone
+
+    folder = save_tiny_backbone(tmp_path / "bos", bos=True)
+    emb = build("causal2vec", folder, tiny_encoder)
+    f = emb.tokenize(["a dog runs"])
+    assert f["input_ids"][0, 0].item() == emb.tokenizer.bos_token_id
+    assert f["ctx_index"][0].item() == 1
