@@ -33,6 +33,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests
 
 bench-cpu: setup
+	$(PY) -m pip install -q --no-deps gensim==4.4.0
 	$(PY) benchmarks/encode_speed.py --n 1000 --out docs/BENCHMARKS.md
 
 clean:

@@ -71,15 +71,28 @@ WORDS = [
 ]
 
 
+VOCAB = 400
+
+
 def make_tokenizer(bos: bool = False):
-    """A word-level fast tokenizer; ``bos`` makes it prepend BOS like Llama-2 style tokenizers do."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    """A byte-level BPE fast tokenizer trained in code; ``bos`` makes it prepend BOS (Llama-2 style).
+
+    Byte-level BPE, as real LLM tokenizers are, so that architecture-specific tokenizer classes
+    (transformers picks Qwen2Tokenizer for a qwen2 config) read it the same way.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<unk>", "<s>", "</s>", "<pad>", "[CLS]", "[SEP]"]
-    vocab = {w: i for i, w in enumerate(specials + sorted(set(WORDS)))}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB,
+        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([" ".join(WORDS)] * 5, trainer)
     if bos:
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     return PreTrainedTokenizerFast(
@@ -91,7 +104,7 @@ def tiny_config(arch: str):
     from transformers import Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config
 
     common = {
-        "vocab_size": 64,
+        "vocab_size": VOCAB,
         "hidden_size": 32,
         "num_hidden_layers": 2,
         "num_attention_heads": 2,
@@ -130,7 +143,7 @@ def save_tiny_encoder(folder: Path) -> Path:
 
     torch.manual_seed(1)
     cfg = BertConfig(
-        vocab_size=64,
+        vocab_size=VOCAB,
         hidden_size=24,
         num_hidden_layers=2,
         num_attention_heads=2,

@@ -86,6 +86,19 @@ def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | 
     return LightEncoder(model, tokenizer, pooling or "mean", max_length)
 
 
+def _hub_folder(ref: str) -> Path | None:
+    """A saved dec2vec model on the Hugging Face hub, downloaded; None when it cannot be had."""
+    if ref.count("/") != 1 or ref.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(ref))
+    except Exception:  # offline, no such repo, no access: the caller's message covers all of them
+        return None
+    return folder if (folder / CONFIG_NAME).is_file() else None
+
+
 class Embedder(nn.Module):
     """Text embeddings from a causal LM with a registered recipe.
 
@@ -176,6 +189,9 @@ class Embedder(nn.Module):
             return cls.from_recipe(ref, device=device, dtype=dtype or "auto")
         if folder.exists():
             raise ModelNotFoundError(f"'{ref}' is not a saved dec2vec model: {folder / CONFIG_NAME} is missing")
+        hub = _hub_folder(ref)
+        if hub is not None:
+            return cls._load_saved(hub, device, dtype)
         raise ModelNotFoundError(
             f"'{ref}' is neither a saved dec2vec model folder nor a recipe; recipes: {', '.join(recipe_names())}"
         )
@@ -265,6 +281,8 @@ class Embedder(nn.Module):
         cut: list[int] = []
         for i, ids in enumerate(all_ids):
             ids = tuple(ids)
+            if not ids:
+                raise InputError(f"item {i}: the text has no tokens for this tokenizer", index=i)
             lay = build_layout(recipe.segments(ids, instruction, tt), tt, recipe.contextual_token)
             over = len(lay.ids) - self.max_length
             if over > 0:

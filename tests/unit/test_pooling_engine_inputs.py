@@ -77,3 +77,14 @@ def test_collate_indices_follow_padding(side):
         assert f["attention_mask"][b].sum() == len(lay.ids)
         assert f["attention_mask"][b, f["ctx_index"][b]] == 1
     assert f["pool_mask"].sum().item() == 5
+
+
+def test_device_and_dtype_choice():
+    from dec2vec.engine import pick_device, pick_dtype
+
+    assert pick_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else None
+    if expected:
+        assert pick_device().type == "cuda"
+    assert pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert pick_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16

@@ -9,12 +9,15 @@ from dec2vec.recipes.base import RecipeOptions
 
 from ..conftest import SENTENCES
 
-SMALL_OPTIONS = {"nv-embed": {"num_latents": 16, "num_heads": 4}}
+SMALL_OPTIONS = {
+    "nv-embed": {"num_latents": 16, "num_heads": 4},
+    "icl": {"examples": [["a dog runs", "the dog ran"], ["blue sky", "the sky is blue"]]},
+}
 
 
-def build(recipe, backbone, encoder, **kw):
+def build(recipe, backbone, encoder, dtype="float32", **kw):
     return Embedder.from_recipe(
-        recipe, backbone, encoder, device="cpu", dtype="float32", **{**SMALL_OPTIONS.get(recipe, {}), **kw}
+        recipe, backbone, encoder, device="cpu", dtype=dtype, **{**SMALL_OPTIONS.get(recipe, {}), **kw}
     )
 
 
@@ -141,3 +144,25 @@ def test_bos_kept_first_with_contextual_token(tmp_path, tiny_encoder):
     f = emb.tokenize(["a dog runs"])
     assert f["input_ids"][0, 0].item() == emb.tokenizer.bos_token_id
     assert f["ctx_index"][0].item() == 1
+
+
+@pytest.mark.parametrize("arch", ["mistral", "qwen2", "gemma3"])
+@pytest.mark.parametrize("recipe", ["llm2vec", "causal2vec", "nv-embed", "echo"])
+def test_recipes_on_other_architectures(tiny_backbones, tiny_encoder, arch, recipe):
+    emb = build(recipe, tiny_backbones[arch], tiny_encoder)
+    batch = emb.encode(SENTENCES, padding_side="left")
+    alone = np.stack([emb.encode([s])[0] for s in SENTENCES])
+    assert np.isfinite(batch).all() and cos_rows(batch, alone).min() >= 0.9999
+
+
+def test_bfloat16_close_to_float32(tiny_backbone, tiny_encoder):
+    fp32 = build("causal2vec", tiny_backbone, tiny_encoder).encode(SENTENCES)
+    bf16 = build("causal2vec", tiny_backbone, tiny_encoder, dtype="bfloat16")
+    assert bf16.dtype == torch.bfloat16
+    out = bf16.encode(SENTENCES)
+    assert out.dtype == np.float32 and cos_rows(out, fp32).min() > 0.99
+
+
+def test_progress_bar_for_large_inputs(embedder, capsys):
+    embedder.encode(SENTENCES * 3, show_progress=True)
+    assert "encode" in capsys.readouterr().err
