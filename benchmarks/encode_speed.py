@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--device", default=None)
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--recipes", default=",".join(recipe_names()))
-    ap.add_argument("--max-tokens", type=int, default=16384)
+    ap.add_argument("--max-tokens", type=int, default=None, help="default: the engine's per-device default")
     ap.add_argument("--out", default=None, help="append a Markdown table to this file")
     args = ap.parse_args()
     hf_logging.disable_progress_bar()
@@ -82,7 +82,7 @@ def main() -> None:
         f"\n### Encode speed, {args.n} Lee-corpus sentences, {dev} ({cpu_name()}, {torch.get_num_threads()} threads), "
         f"dtype {str(emb.dtype).removeprefix('torch.')}\n\n"
         f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}; "
-        f"`python benchmarks/encode_speed.py --n {args.n}`; max_tokens={args.max_tokens}\n\n"
+        f"`python benchmarks/encode_speed.py --n {args.n}`; max_tokens={args.max_tokens or 'default'}\n\n"
         "| recipe | seconds | texts/s | tokens/s | LLM tokens/text |\n|---|---|---|---|---|\n"
     )
     table = header + "".join(f"| {r[0]} | {r[1]:.2f} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f} |\n" for r in rows)

@@ -138,7 +138,10 @@ def save_tiny_backbone(folder: Path, arch: str = "llama", bos: bool = False) -> 
     return folder
 
 
-def save_tiny_encoder(folder: Path) -> Path:
+def save_tiny_encoder(folder: Path, max_seq_length: int | None = None, cls_pooling: bool = False) -> Path:
+    """A tiny BERT; optionally with sentence-transformers' length and pooling files, like real encoders."""
+    import json
+
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(1)
@@ -152,6 +155,12 @@ def save_tiny_encoder(folder: Path) -> Path:
     )
     BertModel(cfg).save_pretrained(folder)
     make_tokenizer().save_pretrained(folder)
+    if max_seq_length is not None:
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length}))
+    if cls_pooling:
+        (folder / "1_Pooling").mkdir()
+        pooling = {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     return folder
 
 

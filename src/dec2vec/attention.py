@@ -1,4 +1,4 @@
-"""The one module that touches transformers internals: running a decoder causally or bidirectionally.
+"""The one module that touches transformers internals: attention masks, and GGUF quantization state.
 
 How bidirectionality is switched on, for every architecture at once: transformers' mask builders
 (``create_causal_mask`` and its sliding-window sibling) return a ready 4D mask unchanged, and the
@@ -67,3 +67,14 @@ def check_attn_implementation(model: nn.Module) -> None:
     impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
     if impl is not None and impl not in SUPPORTED_ATTN:
         raise ValueError(f"attention implementation '{impl}' cannot take a 4D mask; use one of {SUPPORTED_ATTN}")
+
+
+def drop_quantization_state(model: nn.Module) -> None:
+    """Make a model dequantized from GGUF save as a plain fp32 checkpoint.
+
+    transformers keeps the GGUF quantizer on the model and its settings in the config even after
+    dequantizing, and would then refuse or mislabel a plain ``save_pretrained``.
+    """
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config

@@ -57,31 +57,46 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .embedder import validate_texts
-    from .io import read_texts, write_embeddings
+    from .embedder import TruncationWarning, validate_texts
+    from .io import OUTPUT_SUFFIXES, read_texts, write_embeddings
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give texts on the command line or --input FILE, not both and not neither")
+    if args.input and not (args.output or args.json):
+        raise InputError("--input needs --output FILE (.npy, .jsonl, .parquet) or --json")
+    if args.output and not args.output.endswith(OUTPUT_SUFFIXES):  # fail before a long job, not after
+        raise InputError(f"{args.output}: unsupported output type; use one of {', '.join(OUTPUT_SUFFIXES)}")
     source = read_texts(args.input, field=args.field) if args.input else None
     texts = source.texts if source else validate_texts(list(args.texts))
     emb = _load(args.model, args.device, args.dtype)
     try:
-        vectors = emb.encode(
-            texts,
-            instruction=args.instruction,
-            normalize=not args.no_normalize,
-            truncate=not args.no_truncate,
-            max_tokens=args.max_tokens,
-            show_progress=(len(texts) >= 100) if args.input else False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TruncationWarning)
+            vectors = emb.encode(
+                texts,
+                instruction=args.instruction,
+                normalize=not args.no_normalize,
+                truncate=not args.no_truncate,
+                max_tokens=args.max_tokens,
+                show_progress=(len(texts) >= 100) if args.input else False,
+            )
     except InputError as e:
         if source is not None and e.index is not None:
             raise InputError(f"{source.where(e.index)}: {e}") from None
         raise
+    for w in caught:
+        if isinstance(w.message, TruncationWarning) and source is not None:
+            idx = w.message.indices
+            print(
+                f"warning: {len(idx)} text(s) were truncated to the model's limit (first: {source.where(idx[0])})",
+                file=sys.stderr,
+            )
+        else:
+            print(f"warning: {w.message}", file=sys.stderr)
     if args.output:
         write_embeddings(args.output, vectors, texts if args.output.endswith((".jsonl", ".parquet")) else None)
         print(f"wrote {len(texts)} embeddings of dimension {vectors.shape[1]} to {args.output}", file=sys.stderr)
-    elif args.json or not args.input:
+    if args.json or not args.output:
         print(json.dumps(vectors.tolist()))
     return 0
 
@@ -130,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--json", action="store_true", help="print a JSON list of vectors")
     embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
     embed.add_argument("--no-truncate", action="store_true", help="error on texts over the length limit")
-    embed.add_argument("--max-tokens", type=int, default=16384, help="padded tokens per batch")
+    embed.add_argument(
+        "--max-tokens", type=int, default=None, help="padded tokens per batch (default: 1024 on CPU, 16384 on GPU)"
+    )
     embed.set_defaults(func=cmd_embed)
 
     mod = sub.add_parser("models", help="list packaged models, or pull an opt-in one")
@@ -143,8 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    fmt = warnings.formatwarning
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
     try:
         return args.func(args)
     except Dec2VecError as e:
@@ -152,8 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    finally:
-        warnings.formatwarning = fmt
 
 
 if __name__ == "__main__":

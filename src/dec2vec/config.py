@@ -23,7 +23,9 @@ class EmbedderConfig:
     recipe_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the recipe's own options"})
     max_length: int = field(default=512, metadata={"help": "longest backbone input in tokens, template included"})
     encoder_max_length: int = field(default=512, metadata={"help": "longest light-encoder input in tokens"})
-    encoder_pooling: str = field(default="mean", metadata={"help": "light encoder pooling: mean or cls"})
+    encoder_pooling: str | None = field(
+        default=None, metadata={"help": "light encoder pooling: mean or cls; None = the encoder's native pooling"}
+    )
     seed: int = field(default=0, metadata={"help": "seeds the initialisation of untrained heads"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16"})
     format_version: int = FORMAT_VERSION
@@ -33,7 +35,7 @@ class EmbedderConfig:
             raise ConfigError(f"max_length must be at least 8, got {self.max_length}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got '{self.dtype}'")
-        if self.encoder_pooling not in ("mean", "cls"):
+        if self.encoder_pooling not in (None, "mean", "cls"):
             raise ConfigError(f"encoder_pooling must be mean or cls, got '{self.encoder_pooling}'")
 
     def to_dict(self) -> dict[str, Any]:

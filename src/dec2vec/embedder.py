@@ -23,16 +23,22 @@ from . import models
 from .attention import check_attn_implementation, run_decoder
 from .config import CONFIG_NAME, EmbedderConfig
 from .encoder import LightEncoder, native_pooling
-from .engine import pick_device, pick_dtype, plan_batches
+from .engine import default_max_tokens, pick_device, pick_dtype, plan_batches
 from .errors import ConfigError, InputError, ModelNotFoundError, TruncationError
-from .inputs import Layout, TextTokenizer, build_layout, collate
+from .inputs import Layout, TextTokenizer, build_layouts, collate
 from .recipes import Recipe, get_recipe, recipe_names
 
 HEADS_NAME = "heads.safetensors"
 
 
 class TruncationWarning(UserWarning):
-    """Some texts were longer than the model's limit and were cut."""
+    """Some texts were longer than the model's limit and were cut; ``indices`` says which."""
+
+    def __init__(self, indices: list[int]) -> None:
+        super().__init__(
+            f"{len(indices)} text(s) exceeded the model's limit and were truncated (first: item {indices[0]})"
+        )
+        self.indices = indices
 
 
 def validate_texts(texts: Any) -> list[str]:
@@ -61,7 +67,7 @@ def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
     try:
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, attn_implementation="sdpa", **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         raise ModelNotFoundError(f"could not load backbone '{ref}': {e}") from e
     check_attn_implementation(model)
     return model, tokenizer
@@ -74,7 +80,7 @@ def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | 
     try:
         model = AutoModel.from_pretrained(where, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(where)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         raise ModelNotFoundError(f"could not load light encoder '{ref}': {e}") from e
     if isinstance(where, Path):
         pooling = pooling or native_pooling(where)
@@ -91,12 +97,12 @@ def _hub_folder(ref: str) -> Path | None:
     if ref.count("/") != 1 or ref.startswith((".", "/", "~")):
         return None
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import hf_hub_download, snapshot_download
 
-        folder = Path(snapshot_download(ref))
-    except Exception:  # offline, no such repo, no access: the caller's message covers all of them
+        hf_hub_download(ref, CONFIG_NAME)  # cheap check first: never download a plain LLM repo
+        return Path(snapshot_download(ref))
+    except Exception:  # offline, no such repo, not a dec2vec repo, no access: the caller's message covers them
         return None
-    return folder if (folder / CONFIG_NAME).is_file() else None
 
 
 class Embedder(nn.Module):
@@ -172,7 +178,8 @@ class Embedder(nn.Module):
         enc = None
         if encoder_ref is not None:
             enc = _load_encoder(encoder_ref, dt, config.encoder_max_length, config.encoder_pooling)
-            config.encoder_pooling = enc.pooling
+            config.encoder_pooling = enc.pooling  # saved, so a reload does not depend on the folder's extras
+            config.encoder_max_length = enc.max_length
         emb = cls(config, model, tokenizer, enc)
         return emb.to(dev).eval()
 
@@ -237,17 +244,23 @@ class Embedder(nn.Module):
                 state = {k: v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
                 save_file(state, tmp / HEADS_NAME)
             write_st_files(tmp, self.embedding_dim)
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
+            tmp.chmod(0o755)  # mkdtemp makes it private; a saved model is for others to read too
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        if not dest.exists():
+            os.replace(tmp, dest)
+            return
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)  # an existing folder cannot be replaced in one rename; keep it until the new one is in
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            os.replace(old, dest)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
 
     # ---- facts ----------------------------------------------------------------------------------
     @property
@@ -276,30 +289,20 @@ class Embedder(nn.Module):
     def layouts(self, texts: list[str], instruction: str | None = None, truncate: bool = True) -> list[Layout]:
         """Token layouts of validated texts, cut to ``max_length`` (warning) or refused (error)."""
         tt, recipe = self.text_tokenizer, self.recipe
-        all_ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        out: list[Layout] = []
+        out = build_layouts([recipe.segments(t, instruction) for t in texts], tt, recipe.contextual_token)
         cut: list[int] = []
-        for i, ids in enumerate(all_ids):
-            ids = tuple(ids)
-            if not ids:
+        for i, lay in enumerate(out):
+            if not any(lay.pooled):
                 raise InputError(f"item {i}: the text has no tokens for this tokenizer", index=i)
-            lay = build_layout(recipe.segments(ids, instruction, tt), tt, recipe.contextual_token)
-            over = len(lay.ids) - self.max_length
-            if over > 0:
+            if len(lay.ids) > self.max_length:
                 if not truncate:
                     raise TruncationError(
                         f"item {i}: {len(lay.ids)} tokens (template included) exceed max_length {self.max_length}; "
                         "shorten the text or allow truncation",
                         index=i,
                     )
-                keep = len(ids) - math.ceil(over / recipe.text_copies)
-                if keep < 1:
-                    raise InputError(
-                        f"item {i}: the template and instruction alone fill max_length {self.max_length}", index=i
-                    )
-                lay = build_layout(recipe.segments(ids[:keep], instruction, tt), tt, recipe.contextual_token)
+                out[i] = self._truncated(i, texts[i], instruction, len(lay.ids))
                 cut.append(i)
-            out.append(lay)
         if self.encoder is not None:
             counts = self.encoder.count_tokens(texts)
             long = [i for i, n in enumerate(counts) if n > self.encoder.max_length]
@@ -311,12 +314,22 @@ class Embedder(nn.Module):
                 )
             cut = sorted(set(cut) | set(long))
         if cut:
-            warnings.warn(
-                f"{len(cut)} text(s) exceeded the model's limit and were truncated (first: item {cut[0]})",
-                TruncationWarning,
-                stacklevel=3,
-            )
+            warnings.warn(TruncationWarning(cut), stacklevel=3)
         return out
+
+    def _truncated(self, i: int, text: str, instruction: str | None, length: int) -> Layout:
+        """The layout of ``text`` cut at a token boundary so that the whole input fits ``max_length``."""
+        tt, recipe = self.text_tokenizer, self.recipe
+        offsets = tt.offsets([text])[0]
+        keep = len(offsets) - math.ceil((length - self.max_length) / recipe.text_copies)
+        while keep >= 1:  # joint tokenization can merge differently at the cut: shrink until it fits
+            lay = build_layouts(
+                [recipe.segments(text[: offsets[keep - 1][1]], instruction)], tt, recipe.contextual_token
+            )[0]
+            if len(lay.ids) <= self.max_length:
+                return lay
+            keep -= 1
+        raise InputError(f"item {i}: the template and instruction alone fill max_length {self.max_length}", index=i)
 
     def tokenize(
         self,
@@ -357,7 +370,7 @@ class Embedder(nn.Module):
         instruction: str | None = None,
         normalize: bool = True,
         *,
-        max_tokens: int = 16384,
+        max_tokens: int | None = None,
         max_batch_size: int = 256,
         truncate: bool = True,
         padding_side: Literal["right", "left"] = "right",
@@ -365,12 +378,14 @@ class Embedder(nn.Module):
     ) -> np.ndarray:
         """Embed texts: float32 array (n, embedding_dim), rows in input order.
 
-        Batches hold at most ``max_tokens`` padded backbone tokens. ``instruction`` is written before
-        every text with the recipe's template (queries get one, documents usually do not).
+        Batches hold at most ``max_tokens`` padded backbone tokens (default: 1024 on CPU, 16384 on GPU).
+        ``instruction`` is written before every text with the recipe's template (queries usually get
+        one, documents not).
         """
         texts = validate_texts(texts)
         layouts = self.layouts(texts, instruction, truncate)
-        batches = plan_batches([len(lay.ids) for lay in layouts], max_tokens, max_batch_size)
+        budget = max_tokens or default_max_tokens(self.device)
+        batches = plan_batches([len(lay.ids) for lay in layouts], budget, max_batch_size)
         out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
         if show_progress is None:
             show_progress = len(texts) >= 1000

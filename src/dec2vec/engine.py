@@ -31,6 +31,16 @@ def plan_batches(lengths: list[int], max_tokens: int, max_batch_size: int = 512)
     return batches
 
 
+def default_max_tokens(device: torch.device) -> int:
+    """Padded tokens per batch when the caller gives none.
+
+    On CPU, large batches are slower, not faster: on 2 cores SmolLM2 ran at 455-506 tokens/s with
+    512-1024-token batches against 184 tokens/s with 16,384 (docs/BENCHMARKS.md), as activations
+    outgrow the caches. Accelerators want large batches.
+    """
+    return 16384 if device.type in ("cuda", "mps") else 1024
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """CUDA when present, then Apple MPS, else CPU; an explicit choice wins."""
     if device is not None:

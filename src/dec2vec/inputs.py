@@ -1,25 +1,27 @@
 """From text to padded tensors: token layouts per text, then one batch.
 
-A recipe describes an input as segments (instruction prefix, template text, the text itself),
-each marked pooled or not, so mean pooling can skip instruction tokens. The builder adds the
-model's BOS (only if its tokenizer adds one), the Contextual-token slot when asked, and EOS.
+A recipe describes an input as string segments (instruction prefix, template text, the text
+itself), each marked pooled or not. The segments are joined and tokenized as one string, so the
+model sees exactly the tokens it would see for that prompt (a template ending in a space merges
+with the next word, as in normal use); character offsets then mark which tokens belong to pooled
+text, so mean pooling skips instruction and template tokens. The builder adds the model's BOS
+(only if its tokenizer adds one), the Contextual-token slot when asked, and EOS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
 import torch
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
 class Segment:
-    ids: tuple[int, ...]
-    pooled: bool = False  # True for the tokens mean pooling averages over
+    text: str
+    pooled: bool = False  # True for the text that mean pooling averages over
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class TextTokenizer:
     """A thin view of a Hugging Face tokenizer with the few facts the layouts need."""
 
     def __init__(self, tokenizer: Any) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ConfigError("dec2vec needs a fast (Rust) tokenizer: it relies on character offsets")
         self.tok = tokenizer
         eos = tokenizer.eos_token_id
         if eos is None:
@@ -46,29 +50,37 @@ class TextTokenizer:
         bos = tokenizer.bos_token_id
         probe = tokenizer("a", add_special_tokens=True)["input_ids"]
         self.bos_id: int | None = int(bos) if bos is not None and probe and probe[0] == bos else None
-        self.ids = lru_cache(maxsize=4096)(self._ids)  # templates and instructions repeat
 
-    def _ids(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tok(text, add_special_tokens=False)["input_ids"])
+    def offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Character span of every token of each text (no special tokens)."""
+        return self.tok(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
 
 
-def build_layout(segments: list[Segment], tt: TextTokenizer, contextual_token: bool) -> Layout:
-    ids: list[int] = []
-    pooled: list[int] = []
-    if tt.bos_id is not None:
-        ids.append(tt.bos_id)
-        pooled.append(0)
+def build_layouts(segment_lists: list[list[Segment]], tt: TextTokenizer, contextual_token: bool) -> list[Layout]:
+    """Tokenize each joined segment list in one batch call and mark pooled tokens by their offsets."""
+    strings: list[str] = []
+    spans: list[list[tuple[int, int]]] = []
+    for segments in segment_lists:
+        pos, pooled_spans = 0, []
+        for seg in segments:
+            if seg.pooled:
+                pooled_spans.append((pos, pos + len(seg.text)))
+            pos += len(seg.text)
+        strings.append("".join(seg.text for seg in segments))
+        spans.append(pooled_spans)
+    enc = tt.tok(strings, add_special_tokens=False, return_offsets_mapping=True)
+    head: list[int] = [] if tt.bos_id is None else [tt.bos_id]
     ctx_pos = None
     if contextual_token:  # after BOS, before everything else (METHODS.md, Causal2Vec step 3)
-        ctx_pos = len(ids)
-        ids.append(tt.pad_id)  # placeholder: its input embedding is replaced by the projector output
-        pooled.append(0)
-    for seg in segments:
-        ids.extend(seg.ids)
-        pooled.extend([int(seg.pooled)] * len(seg.ids))
-    ids.append(tt.eos_id)
-    pooled.append(0)
-    return Layout(tuple(ids), tuple(pooled), eos_pos=len(ids) - 1, ctx_pos=ctx_pos)
+        ctx_pos = len(head)
+        head = [*head, tt.pad_id]  # placeholder: its input embedding is replaced by the projector output
+    out = []
+    for ids, offsets, pooled_spans in zip(enc["input_ids"], enc["offset_mapping"], spans, strict=True):
+        # a token is text if its characters overlap pooled text ("ĠParis" after "Query:" counts)
+        pooled = [int(any(a < e and b > s for s, e in pooled_spans)) for a, b in offsets]
+        all_ids = (*head, *ids, tt.eos_id)
+        out.append(Layout(all_ids, (0,) * len(head) + tuple(pooled) + (0,), len(all_ids) - 1, ctx_pos))
+    return out
 
 
 def collate(

@@ -40,8 +40,12 @@ def read_texts(path: str | os.PathLike[str], field: str = "text") -> TextFile:
         raise InputError(f"{p}: unsupported input type '{p.suffix}'; use .txt (one text per line) or .jsonl")
     texts: list[str] = []
     lines: list[int] = []
-    with open(p, encoding="utf-8") as f:
-        for n, raw in enumerate(f, start=1):
+    with open(p, "rb") as f:
+        for n, raw_bytes in enumerate(f, start=1):
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{p}:{n}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
             line = raw.rstrip("\n").rstrip("\r")
             if jsonl:
                 if not line.strip():

@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .attention import drop_quantization_state
 from .errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,9 @@ def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
     """Dequantize a GGUF file once into a plain safetensors folder (atomic: temp dir, then rename)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelNotFoundError(f"converting {gguf.name} needs {' and '.join(missing)}: pip install 'dec2vec[gguf]'")
     if expected_sha256 is not None:
         got = sha256_file(gguf)
         if got != expected_sha256:
@@ -173,9 +177,7 @@ def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
     try:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+        drop_quantization_state(model)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         provenance = {"source": str(gguf), "source_sha256": expected_sha256, "converted_from": "gguf"}

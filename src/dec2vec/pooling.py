@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, T, d), (B, T) 0/1 -> (B, d): mean over the positions where mask is 1."""
-    m = mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
-    total = (hidden * m).sum(dim=1)  # (B, d)
-    count = m.sum(dim=1).clamp(min=1.0)  # (B, 1)
-    return total / count
+    keep = mask.bool().unsqueeze(-1)  # (B, T, 1)
+    total = hidden.float().masked_fill(~keep, 0.0).sum(dim=1)  # (B, d); fp32 sum, pads can't leak NaN
+    count = keep.sum(dim=1).clamp(min=1)  # (B, 1)
+    return (total / count).to(hidden.dtype)
 
 
 def gather_positions(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -30,7 +32,7 @@ class LatentAttentionPooling(nn.Module):
     def __init__(self, hidden_size: int, num_latents: int = 512, num_heads: int = 8, mlp_ratio: int = 4) -> None:
         super().__init__()
         if hidden_size % num_heads:
-            raise ValueError(f"hidden size {hidden_size} is not divisible by {num_heads} heads")
+            raise ConfigError(f"hidden size {hidden_size} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
         self.latents = nn.Parameter(torch.empty(num_latents, hidden_size))  # (r, d): keys and values
         self.q_proj = nn.Linear(hidden_size, hidden_size, bias=False)

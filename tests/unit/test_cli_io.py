@@ -90,13 +90,15 @@ def test_bad_file_lines(capsys, saved, tmp_path, content, suffix, match):
 
 
 def test_cli_errors_exit_nonzero(capsys, saved, tmp_path):
+    (tmp_path / "in.txt").write_text("the cat\n")
     for argv, match in [
         (("embed", "-m", "nope", "x"), "neither a saved dec2vec model"),
         (("embed", "-m", saved[0], "  "), "item 0: the text is empty"),
         (("embed", "-m", saved[0]), "give texts on the command line or --input"),
-        (("embed", "-m", saved[0], "--input", tmp_path / "none.txt"), "does not exist"),
+        (("embed", "-m", saved[0], "--input", tmp_path / "none.txt", "--json"), "does not exist"),
         (("embed", "-m", saved[0], "x", "--output", tmp_path / "o.csv"), "unsupported output type"),
         (("info", tmp_path / "missing"), "neither a saved dec2vec model"),
+        (("embed", "-m", saved[0], "--input", tmp_path / "in.txt"), "--input needs --output"),
     ]:
         code, _, err = run(capsys, *argv)
         assert code == 2, argv
@@ -119,3 +121,19 @@ def test_write_is_atomic_on_failure(tmp_path):
         write_embeddings(dest, object())  # type: ignore[arg-type]  # fails mid-write
     np.testing.assert_array_equal(np.load(dest), np.ones((2, 3)))  # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["out.npy"]
+
+
+def test_non_utf8_line(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"the cat\nbad \xff byte\n")
+    with pytest.raises(InputError, match=r"in.txt:2: not valid UTF-8"):
+        read_texts(src)
+
+
+def test_cli_truncation_warning_names_file_line(capsys, tiny_backbone, tmp_path):
+    folder = tmp_path / "short"
+    Embedder.from_recipe("mean", tiny_backbone, device="cpu", max_length=12).save_pretrained(folder)
+    src = tmp_path / "in.txt"
+    src.write_text("the cat\n" + " ".join(["dog"] * 30) + "\n")
+    code, _, err = run(capsys, "embed", "-m", folder, "--input", src, "--output", tmp_path / "o.npy")
+    assert code == 0 and "truncated" in err and "in.txt:2" in err

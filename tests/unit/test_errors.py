@@ -43,14 +43,15 @@ def test_long_text_truncates_with_warning_or_errors(emb):
 
 def test_echo_truncation_keeps_both_copies(tiny_backbone):
     emb = Embedder.from_recipe("echo", tiny_backbone, device="cpu", max_length=48)
-    with pytest.warns(TruncationWarning):
-        f = emb.tokenize([" ".join(["cat"] * 40)])
+    long = " ".join(["cat"] * 40)
+    with pytest.warns(TruncationWarning) as rec:
+        f = emb.tokenize([long])
+    assert rec[0].message.indices == [0]
     ids, pooled = f["input_ids"][0], f["pool_mask"][0].bool()
-    n = int(pooled.sum())
-    assert len(ids) == 48 and n >= 3
-    first_copy = emb.tokenize(["x"])["input_ids"][0]  # template length, to locate the first copy
-    start = len(emb.text_tokenizer.ids(emb.recipe.options.first))
-    assert ids[start : start + n].tolist() == ids[pooled].tolist() and len(first_copy) < 48  # same cut, twice
+    assert len(ids) == 48 and int(pooled.sum()) >= 3
+    kept = emb.tokenizer.decode(ids[pooled]).strip()
+    assert long.startswith(kept)  # the end of the text was cut, in the pooled copy...
+    assert emb.tokenizer.decode(ids).count(kept) == 2  # ...and identically in the first copy
 
 
 def test_instruction_too_long_for_limit(emb):
@@ -82,8 +83,23 @@ def test_text_without_tokens(emb, monkeypatch):
     def no_tokens(self, texts, **kw):  # a tokenizer that drops everything (e.g. unknown script)
         out = real(self, texts, **kw)
         out["input_ids"] = [[] for _ in out["input_ids"]]
+        if "offset_mapping" in out:
+            out["offset_mapping"] = [[] for _ in out["offset_mapping"]]
         return out
 
     monkeypatch.setattr(emb.tokenizer.__class__, "__call__", no_tokens)
     with pytest.raises(InputError, match="item 0: the text has no tokens"):
         emb.layouts(["x"])
+
+
+def test_light_encoder_limit(tiny_backbone, tmp_path):
+    from ..conftest import save_tiny_encoder
+
+    enc = save_tiny_encoder(tmp_path / "enc", max_seq_length=8)
+    emb = Embedder.from_recipe("causal2vec", tiny_backbone, enc, device="cpu")
+    assert emb.encoder.max_length == 8
+    long = " ".join(["cat"] * 20)
+    with pytest.warns(TruncationWarning):
+        emb.encode(["a dog", long])
+    with pytest.raises(TruncationError, match="item 1: .* light encoder's limit 8"):
+        emb.encode(["a dog", long], truncate=False)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dec2vec.engine import plan_batches
-from dec2vec.inputs import Segment, TextTokenizer, build_layout, collate
+from dec2vec.inputs import Segment, TextTokenizer, build_layouts, collate
 from dec2vec.pooling import LatentAttentionPooling, gather_positions, mean_pool
 
 from ..conftest import make_tokenizer
@@ -59,32 +59,62 @@ def test_plan_batches_budget_and_coverage(budget):
 def test_layout_adds_bos_only_when_tokenizer_does():
     plain, with_bos = TextTokenizer(make_tokenizer()), TextTokenizer(make_tokenizer(bos=True))
     assert plain.bos_id is None and with_bos.bos_id == 1
-    segs = [Segment((20, 21)), Segment((30, 31, 32), pooled=True)]
-    lay = build_layout(segs, with_bos, contextual_token=True)
+    segs = [Segment("Query: "), Segment("the cat sat", pooled=True)]
+    lay = build_layouts([segs], with_bos, contextual_token=True)[0]
     assert lay.ids[0] == 1 and lay.ctx_pos == 1 and lay.ids[-1] == with_bos.eos_id
-    assert lay.pooled == (0, 0, 0, 0, 1, 1, 1, 0)  # BOS, ctx, instruction and EOS never pooled
-    lay2 = build_layout(segs, plain, contextual_token=False)
-    assert lay2.ids == (20, 21, 30, 31, 32, plain.eos_id) and lay2.ctx_pos is None
+    assert lay.pooled[:2] == (0, 0) and lay.pooled[-1] == 0  # BOS, ctx and EOS never pooled
+    lay2 = build_layouts([segs], plain, contextual_token=False)[0]
+    assert lay2.ctx_pos is None and lay2.ids[0] != 1
+
+
+def test_segments_are_tokenized_jointly_and_pooled_by_offsets():
+    """The model sees the tokens of the whole prompt; pooled tokens are exactly the text's."""
+    tt = TextTokenizer(make_tokenizer())
+    segs = [
+        Segment("Rewrite the sentence: "),
+        Segment("the cat sat"),
+        Segment("\nRewritten: "),
+        Segment("the cat sat", pooled=True),
+    ]
+    lay = build_layouts([segs], tt, contextual_token=False)[0]
+    joint = tt.tok("".join(s.text for s in segs), add_special_tokens=False)["input_ids"]
+    assert list(lay.ids[:-1]) == joint
+    pooled_ids = [t for t, p in zip(lay.ids, lay.pooled, strict=True) if p]
+    assert tt.tok.decode(pooled_ids).strip() == "the cat sat"
+    assert sum(lay.pooled) < len(joint) // 2
+
+
+def test_slow_tokenizer_refused():
+    class Slow:
+        is_fast = False
+
+    with pytest.raises(Exception, match="fast"):
+        TextTokenizer(Slow())
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_collate_indices_follow_padding(side):
     tt = TextTokenizer(make_tokenizer())
-    lays = [build_layout([Segment((20,) * n, pooled=True)], tt, True) for n in (1, 4)]
+    lays = build_layouts([[Segment("cat", pooled=True)], [Segment("cat dog sat on", pooled=True)]], tt, True)
     f = collate(lays, tt.pad_id, side)
     for b, lay in enumerate(lays):
         assert f["input_ids"][b, f["eos_index"][b]] == tt.eos_id
         assert f["attention_mask"][b].sum() == len(lay.ids)
         assert f["attention_mask"][b, f["ctx_index"][b]] == 1
-    assert f["pool_mask"].sum().item() == 5
+    assert f["pool_mask"].sum().item() == sum(sum(lay.pooled) for lay in lays)
+
+
+def test_mean_pool_does_not_leak_nan_from_padding():
+    h = torch.randn(1, 3, 4)
+    h[0, 2] = float("nan")
+    assert torch.isfinite(mean_pool(h, torch.tensor([[1, 1, 0]]))).all()
 
 
 def test_device_and_dtype_choice():
-    from dec2vec.engine import pick_device, pick_dtype
+    from dec2vec.engine import default_max_tokens, pick_device, pick_dtype
 
     assert pick_device("cpu").type == "cpu"
-    expected = "cuda" if torch.cuda.is_available() else None
-    if expected:
-        assert pick_device().type == "cuda"
+    assert pick_device().type == ("cuda" if torch.cuda.is_available() else pick_device().type)
+    assert default_max_tokens(torch.device("cpu")) < default_max_tokens(torch.device("cuda"))
     assert pick_dtype("auto", torch.device("cpu")) == torch.float32
     assert pick_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dec2vec import Embedder, get_recipe, recipe_names
+from dec2vec import Embedder, TruncationWarning, get_recipe, recipe_names
 from dec2vec.recipes.base import RecipeOptions
 
 from ..conftest import SENTENCES
@@ -90,9 +90,10 @@ def test_instruction_changes_input_but_is_never_mean_pooled(embedder):
     plain = embedder.tokenize(SENTENCES[:2])
     assert feats["input_ids"].shape != plain["input_ids"].shape  # the instruction is in the input
     # the pooled positions hold exactly the text's tokens (once), whatever the instruction
-    assert torch.equal(feats["pool_mask"].sum(1), plain["pool_mask"].sum(1))
-    pooled_ids = feats["input_ids"][feats["pool_mask"].bool()]
-    assert torch.equal(pooled_ids, plain["input_ids"][plain["pool_mask"].bool()])
+    tok = embedder.tokenizer
+    for f in (feats, plain):
+        for b, text in enumerate(SENTENCES[:2]):
+            assert tok.decode(f["input_ids"][b][f["pool_mask"][b].bool()]).strip() == text
     a = embedder.encode(SENTENCES[:2], instruction="find the animal")
     assert not np.allclose(a, embedder.encode(SENTENCES[:2]))
 
@@ -166,3 +167,64 @@ def test_bfloat16_close_to_float32(tiny_backbone, tiny_encoder):
 def test_progress_bar_for_large_inputs(embedder, capsys):
     embedder.encode(SENTENCES * 3, show_progress=True)
     assert "encode" in capsys.readouterr().err
+
+
+def test_bidirectional_wiring_through_embedder(tiny_backbone):
+    """llm2vec and mean differ only in attention: their embeddings must differ, and llm2vec's
+    first-token state must depend on the last token."""
+    a = build("mean", tiny_backbone, None).encode(SENTENCES)
+    b = build("llm2vec", tiny_backbone, None).encode(SENTENCES)
+    assert cos_rows(a, b).max() < 0.9999
+    emb = build("llm2vec", tiny_backbone, None)
+    f1, f2 = emb.tokenize(["the cat sat"]), emb.tokenize(["the cat ran"])
+    assert f1["input_ids"].shape == f2["input_ids"].shape
+    with torch.no_grad():
+        from dec2vec.attention import run_decoder
+
+        h = [
+            run_decoder(
+                emb.backbone,
+                emb.backbone.get_input_embeddings()(f["input_ids"]),
+                f["attention_mask"],
+                bidirectional=True,
+            )[0, 0]
+            for f in (f1, f2)
+        ]
+    assert not torch.allclose(h[0], h[1])
+
+
+def test_encoder_native_pooling_and_limit_survive_save(tiny_backbone, tmp_path):
+    from ..conftest import save_tiny_encoder
+
+    enc = save_tiny_encoder(tmp_path / "enc", max_seq_length=8, cls_pooling=True)
+    emb = build("causal2vec", tiny_backbone, enc)
+    assert emb.encoder.pooling == "cls" and emb.encoder.max_length == 8
+    texts = [*SENTENCES, " ".join(["cat"] * 20)]  # one text over the encoder's limit
+    with pytest.warns(TruncationWarning):
+        ref = emb.encode(texts)
+    emb.save_pretrained(tmp_path / "m")
+    loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    assert loaded.encoder.pooling == "cls" and loaded.encoder.max_length == 8
+    with pytest.warns(TruncationWarning):
+        np.testing.assert_array_equal(loaded.encode(texts), ref)
+
+
+def test_sentence_transformers_save_reload_and_max_seq_length(tiny_backbone, tiny_encoder, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    emb = build("causal2vec", tiny_backbone, tiny_encoder)
+    emb.save_pretrained(tmp_path / "m")
+    model = st.SentenceTransformer(str(tmp_path / "m"), trust_remote_code=True, device="cpu")
+    model.max_seq_length = 12
+    assert model.max_seq_length == 12
+    model.max_seq_length = 512
+    model.save(str(tmp_path / "again"))
+    again = st.SentenceTransformer(str(tmp_path / "again"), trust_remote_code=True, device="cpu")
+    assert cos_rows(again.encode(SENTENCES), emb.encode(SENTENCES)).min() >= 0.9999
+
+
+def test_saved_folder_is_readable_and_replaced_atomically(tiny_backbone, tmp_path):
+    emb = build("mean", tiny_backbone, None)
+    emb.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m").stat().st_mode & 0o755 == 0o755
+    emb.save_pretrained(tmp_path / "m")  # over an existing folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp or .old folders left

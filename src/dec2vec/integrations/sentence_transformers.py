@@ -59,3 +59,8 @@ class Dec2VecModule(nn.Module):
     @property
     def max_seq_length(self) -> int:
         return self.embedder.max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        limit = getattr(self.embedder.backbone.config, "max_position_embeddings", None) or value
+        self.embedder.max_length = min(int(value), int(limit))

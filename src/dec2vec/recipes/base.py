@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..inputs import Segment, TextTokenizer
+from ..inputs import Segment
 from ..pooling import gather_positions, mean_pool
 
 
@@ -62,14 +62,14 @@ class Recipe:
         self.options = options
 
     # ---- inputs ------------------------------------------------------------------------------
-    def instruction_segment(self, instruction: str | None, tt: TextTokenizer) -> list[Segment]:
+    def instruction_segment(self, instruction: str | None) -> list[Segment]:
         if not instruction:
             return []
-        return [Segment(tt.ids(self.options.instruction_template.format(instruction=instruction)))]
+        return [Segment(self.options.instruction_template.format(instruction=instruction))]
 
-    def segments(self, text_ids: tuple[int, ...], instruction: str | None, tt: TextTokenizer) -> list[Segment]:
+    def segments(self, text: str, instruction: str | None) -> list[Segment]:
         """Default input: [instruction] text. BOS, the Contextual slot and EOS are added by the builder."""
-        return [*self.instruction_segment(instruction, tt), Segment(text_ids, pooled=True)]
+        return [*self.instruction_segment(instruction), Segment(text, pooled=True)]
 
     # ---- heads and pooling ---------------------------------------------------------------------
     def embedding_dim(self, hidden_size: int) -> int:

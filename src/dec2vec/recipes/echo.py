@@ -6,7 +6,7 @@ whole-text context at the price of twice the tokens.
 
 from dataclasses import dataclass, field
 
-from ..inputs import Segment, TextTokenizer
+from ..inputs import Segment
 from .base import Recipe, RecipeOptions
 from .registry import register
 
@@ -25,12 +25,12 @@ class Echo(Recipe):
     text_copies = 2
     Options = EchoOptions
 
-    def segments(self, text_ids: tuple[int, ...], instruction: str | None, tt: TextTokenizer) -> list[Segment]:
+    def segments(self, text: str, instruction: str | None) -> list[Segment]:
         o = self.options
         return [
-            *self.instruction_segment(instruction, tt),
-            Segment(tt.ids(o.first)),
-            Segment(text_ids),
-            Segment(tt.ids(o.second)),
-            Segment(text_ids, pooled=True),
+            *self.instruction_segment(instruction),
+            Segment(o.first),
+            Segment(text),
+            Segment(o.second),
+            Segment(text, pooled=True),
         ]

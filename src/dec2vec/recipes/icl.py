@@ -7,7 +7,7 @@ This is the long-sequence cost Causal2Vec is measured against. The default examp
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..inputs import Segment, TextTokenizer
+from ..inputs import Segment
 from .base import Recipe, RecipeOptions
 from .registry import register
 
@@ -40,6 +40,13 @@ class IclOptions(RecipeOptions):
         default_factory=lambda: [list(e) for e in DEFAULT_EXAMPLES],
         metadata={"help": "few-shot [query, response] pairs"},
     )
+    examples_without_instruction: bool = field(
+        default=True,
+        metadata={
+            "help": "also prefix the examples when no instruction is given (symmetric tasks, documents); "
+            "bge-en-icl leaves retrieval passages without them: set False and give queries an instruction"
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -55,8 +62,10 @@ class Icl(Recipe):
     pooling = "last"
     Options = IclOptions
 
-    def segments(self, text_ids: tuple[int, ...], instruction: str | None, tt: TextTokenizer) -> list[Segment]:
-        task = instruction or self.options.task
-        shots = "\n\n".join(f"<instruct>{task}\n<query>{q}\n<response>{a}" for q, a in self.options.examples)
+    def segments(self, text: str, instruction: str | None) -> list[Segment]:
+        o = self.options
+        task = instruction or o.task
+        examples = o.examples if (instruction or o.examples_without_instruction) else []
+        shots = "\n\n".join(f"<instruct>{task}\n<query>{q}\n<response>{a}" for q, a in examples)
         head = (shots + "\n\n" if shots else "") + f"<instruct>{task}\n<query>"
-        return [Segment(tt.ids(head)), Segment(text_ids, pooled=True), Segment(tt.ids("\n<response>"))]
+        return [Segment(head), Segment(text, pooled=True), Segment("\n<response>")]
