@@ -8,6 +8,18 @@ from torch import nn
 from .errors import ConfigError
 
 
+def seeded_init_(module: nn.Module, generator: torch.Generator, std: float = 0.02) -> None:
+    """Initialise an untrained head from a seeded generator: the same model on every run and machine.
+
+    Matrices get N(0, std), vectors (biases) zeros, as transformers initialises its own layers.
+    """
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.normal_(p, std=std, generator=generator)
+        else:
+            nn.init.zeros_(p)
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, T, d), (B, T) 0/1 -> (B, d): mean over the positions where mask is 1."""
     keep = mask.bool().unsqueeze(-1)  # (B, T, 1)
@@ -45,12 +57,8 @@ class LatentAttentionPooling(nn.Module):
         )
 
     def reset_parameters(self, generator: torch.Generator) -> None:
-        """Deterministic init from a seeded generator (small outputs keep the residual path dominant)."""
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.normal_(p, std=0.02, generator=generator)
-            else:
-                nn.init.zeros_(p)
+        """Deterministic init (small outputs keep the residual path dominant)."""
+        seeded_init_(self, generator)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, d), (B, T) -> (B, d)."""

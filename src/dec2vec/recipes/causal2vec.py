@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..pooling import gather_positions
+from ..pooling import gather_positions, seeded_init_
 from .base import Recipe, RecipeOptions
 from .registry import register
 
@@ -39,11 +39,7 @@ class Projector(nn.Module):
         self.net = nn.Sequential(nn.Linear(encoder_dim, width), nn.GELU(), nn.Linear(width, hidden_size))
 
     def reset_parameters(self, generator: torch.Generator) -> None:
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.normal_(p, std=0.02, generator=generator)
-            else:
-                nn.init.zeros_(p)
+        seeded_init_(self, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
