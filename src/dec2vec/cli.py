@@ -58,14 +58,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .embedder import TruncationWarning, validate_texts
-    from .io import OUTPUT_SUFFIXES, read_texts, write_embeddings
+    from .io import check_output_path, read_texts, write_embeddings
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give texts on the command line or --input FILE, not both and not neither")
     if args.input and not (args.output or args.json):
         raise InputError("--input needs --output FILE (.npy, .jsonl, .parquet) or --json")
-    if args.output and not args.output.endswith(OUTPUT_SUFFIXES):  # fail before a long job, not after
-        raise InputError(f"{args.output}: unsupported output type; use one of {', '.join(OUTPUT_SUFFIXES)}")
+    if args.output:
+        check_output_path(args.output)  # fail before a long job, not after
     source = read_texts(args.input, field=args.field) if args.input else None
     texts = source.texts if source else validate_texts(list(args.texts))
     emb = _load(args.model, args.device, args.dtype)

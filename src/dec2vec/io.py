@@ -84,11 +84,17 @@ def atomic_path(dest: Path) -> Iterator[Path]:
         raise
 
 
-def write_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, texts: list[str] | None = None) -> None:
-    """Write (n, D) float32 embeddings as .npy, .jsonl (index, text, embedding) or .parquet."""
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """The output path, if its type is one we write; called before a long job as well as at the end."""
     dest = Path(path)
     if dest.suffix not in OUTPUT_SUFFIXES:
         raise InputError(f"{dest}: unsupported output type '{dest.suffix}'; use one of {', '.join(OUTPUT_SUFFIXES)}")
+    return dest
+
+
+def write_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, texts: list[str] | None = None) -> None:
+    """Write (n, D) float32 embeddings as .npy, .jsonl (index, text, embedding) or .parquet."""
+    dest = check_output_path(path)
     with atomic_path(dest) as tmp:
         if dest.suffix == ".npy":
             with open(tmp, "wb") as f:
