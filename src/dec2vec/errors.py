@@ -36,3 +36,7 @@ class ModelNotFoundError(Dec2VecError, FileNotFoundError):
 
 class ConfigError(Dec2VecError, ValueError):
     """A configuration value is invalid."""
+
+
+class SourceError(Dec2VecError, RuntimeError):
+    """A training-data source (Debian or PyPI package) could not be fetched, found or read; says what fixes it."""

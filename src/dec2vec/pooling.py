@@ -11,13 +11,19 @@ from .errors import ConfigError
 def seeded_init_(module: nn.Module, generator: torch.Generator, std: float = 0.02) -> None:
     """Initialise an untrained head from a seeded generator: the same model on every run and machine.
 
-    Matrices get N(0, std), vectors (biases) zeros, as transformers initialises its own layers.
+    Matrices get N(0, std), biases zeros and norm scales ones, as transformers initialises its own layers.
     """
+    norms = [m for m in module.modules() if isinstance(m, (nn.LayerNorm, nn.RMSNorm))]
+    in_norm = {id(p) for m in norms for p in m.parameters(recurse=False)}
     for p in module.parameters():
+        if id(p) in in_norm:
+            continue
         if p.dim() > 1:
             nn.init.normal_(p, std=std, generator=generator)
         else:
             nn.init.zeros_(p)
+    for m in norms:
+        m.reset_parameters()  # scale 1, shift 0
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

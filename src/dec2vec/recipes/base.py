@@ -3,7 +3,8 @@
 A recipe is a small class registered under a name. Its options are a dataclass saved beside the
 weights, so a saved model rebuilds exactly the inputs it was trained with. Heads (a projector, a
 latent-attention layer) are owned by the recipe and initialised from a seed, so an untrained model
-is deterministic. The training issue adds each recipe's losses through ``losses``.
+is deterministic. ``losses`` names the training objectives (``dec2vec.train.objectives``) a
+recipe accepts; every recipe can be trained contrastively, supervised or with SimCSE.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Recipe:
     contextual_token: ClassVar[bool] = False  # prepend Causal2Vec's Contextual token
     pooling: ClassVar[str] = "last"  # "mean" | "last" (EOS) | recipe-specific
     text_copies: ClassVar[int] = 1  # how often the text appears in the input (echo: 2)
-    losses: ClassVar[tuple[str, ...]] = ()  # training objectives (filled by the trainer)
+    losses: ClassVar[tuple[str, ...]] = ("contrastive", "simcse")  # objectives a stage may use
     Options: ClassVar[type[RecipeOptions]] = RecipeOptions
 
     def __init__(self, options: RecipeOptions | dict[str, Any] | None = None) -> None:

@@ -51,7 +51,6 @@ class Causal2Vec(Recipe):
     summary = "light encoder -> Contextual token prepended, causal attention, concat(h_ctx, h_eos)"
     contextual_token = True
     pooling = "ctx+eos"
-    losses = ("contrastive",)
     Options = Causal2VecOptions
 
     def embedding_dim(self, hidden_size: int) -> int:

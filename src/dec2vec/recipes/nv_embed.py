@@ -22,7 +22,6 @@ class NVEmbed(Recipe):
     summary = "bidirectional attention, latent-attention pooling (latents -> MLP -> mean)"
     bidirectional = True
     pooling = "latent"
-    losses = ("contrastive",)
     Options = NVEmbedOptions
 
     def build_heads(self, hidden_size: int, encoder_dim: int | None, generator: torch.Generator) -> nn.ModuleDict:

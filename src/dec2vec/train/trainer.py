@@ -1,0 +1,403 @@
+"""The training loop: stages in order, one optimizer step at a time, checkpointed and logged.
+
+Reads top to bottom: build the model and decide what trains; for each stage build its objective,
+data and optimizer; each step draws a global batch from one source, takes this process's shard,
+lets the objective run forward and backward, averages gradients across processes, clips, steps,
+logs, and checkpoints every N steps. A non-finite loss skips its update (and aborts after
+``max_bad_steps`` in a row), so a bad batch never reaches the weights or a checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..embedder import Embedder, TruncationWarning
+from ..engine import pick_device
+from ..errors import ConfigError, Dec2VecError
+from .checkpoint import (
+    TrainingState,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+    write_atomic,
+)
+from .config import TrainConfig, config_fingerprint
+from .data import MixtureLoader
+from .distributed import DistContext, all_mean, average_gradients, init_distributed
+from .lora import add_lora, freeze, unfreeze
+from .objectives import Objective, StepResult, build_objective
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = [
+    "step",
+    "stage",
+    "objective",
+    "loss",
+    "contrastive",
+    "simcse",
+    "mntp",
+    "mar",
+    "mrc",
+    "lr",
+    "tokens",
+    "tokens_per_s",
+    "sec_per_step",
+    "bad_steps",
+]
+
+
+class TrainingError(Dec2VecError):
+    """Training cannot go on (e.g. the loss stayed non-finite)."""
+
+
+def build_embedder(cfg: TrainConfig, device: torch.device) -> Embedder:
+    m = cfg.model
+    if m.init:
+        emb = Embedder.from_pretrained(m.init, device=device, dtype=m.dtype)
+        if emb.config.recipe != m.recipe:
+            raise ConfigError(f"model.init is a '{emb.config.recipe}' model but model.recipe is '{m.recipe}'")
+        return emb
+    kwargs: dict[str, Any] = {"encoder": m.encoder} if m.encoder else {}
+    return Embedder.from_recipe(
+        m.recipe,
+        m.backbone,
+        device=device,
+        dtype=m.dtype,
+        seed=cfg.seed,
+        max_length=m.max_length,
+        **kwargs,
+        **m.recipe_options,
+    )
+
+
+def lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return f
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir).expanduser()
+        self.ckpt_dir = self.out / "checkpoints"
+        self.resume = resume
+        self.progress = progress
+        self.device = pick_device(cfg.device)
+        self.ctx: DistContext = init_distributed(self.device)
+        if self.ctx.enabled and self.device.type == "cuda":
+            import os
+
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.ctx.rank)))
+            torch.cuda.set_device(self.device)
+        torch.manual_seed(cfg.seed)
+        self.emb = build_embedder(cfg, self.device)
+        self.backbone_peft: Any = None
+        self.encoder_peft: Any = None
+        self._set_trainable()
+        self.emb.train()
+        self.state = TrainingState(fingerprint=config_fingerprint(cfg))
+
+    # ---- what trains ----------------------------------------------------------------------------
+    def _set_trainable(self) -> None:
+        cfg, emb = self.cfg, self.emb
+        freeze(emb)
+        if cfg.lora.enabled:
+            lo = cfg.lora
+            self.backbone_peft = add_lora(emb.backbone, lo.r, lo.alpha, lo.dropout, lo.target_modules)
+        else:
+            unfreeze(emb.backbone)
+        unfreeze(emb.heads)
+        if emb.encoder is not None:
+            if cfg.encoder_mode == "full":
+                unfreeze(emb.encoder)
+            elif cfg.encoder_mode == "lora":
+                lo = cfg.lora
+                self.encoder_peft = add_lora(emb.encoder.model, lo.r, lo.alpha, lo.dropout)
+
+    def train(self, mode: bool = True) -> None:
+        self.emb.train(mode)
+        if mode and self.emb.encoder is not None and self.cfg.encoder_mode == "frozen":
+            self.emb.encoder.eval()  # a frozen encoder gives the same vector as at inference
+
+    def trainable(self, objective: Objective) -> dict[str, nn.Parameter]:
+        tree = nn.ModuleDict({"model": self.emb, "objective": objective.extra})
+        return {n: p for n, p in tree.named_parameters() if p.requires_grad}
+
+    # ---- the run --------------------------------------------------------------------------------
+    def run(self) -> Path:
+        """Train every stage (resuming if asked) and save the final model; returns its folder."""
+        cfg = self.cfg
+        restored = self._restore() if self.resume else None
+        if self.ctx.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        bar = None
+        if self.progress and self.ctx.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.total_steps, initial=self.state.global_step, desc="train", unit="step")
+        try:
+            for index in range(self.state.stage, len(cfg.stages)):
+                self._run_stage(index, restored if index == self.state.stage else None, bar)
+                restored = None
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.export()
+
+    def _run_stage(self, index: int, restored: dict[str, Any] | None, bar: Any) -> None:
+        cfg, stage = self.cfg, self.cfg.stages[index]
+        if stage.batch_size % self.ctx.world_size:
+            # equal shards keep the mean of per-process losses equal to the loss of the global batch
+            raise ConfigError(
+                f"stage '{stage.name}': batch_size {stage.batch_size} must be a multiple of the "
+                f"{self.ctx.world_size} processes"
+            )
+        objective = build_objective(self.emb, stage, self.ctx, cfg.seed)
+        loader = MixtureLoader(
+            stage.data,
+            objective.kind,
+            seed=cfg.seed + 1000 * index,
+            buffer=cfg.shuffle_buffer,
+            skip_bad=cfg.skip_bad,
+        )
+        params = self.trainable(objective)
+        head_names = [n for n in params if n.startswith(("model.heads.", "objective."))]
+        groups = [
+            {"params": [p for n, p in params.items() if n not in head_names], "lr": stage.lr},
+            {"params": [params[n] for n in head_names], "lr": stage.head_lr or stage.lr},
+        ]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=stage.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(stage.warmup_steps, stage.steps))
+        if restored is not None and self.state.stage == index and self.state.stage_step > 0:
+            self._load_params(params, restored["params"])
+            optimizer.load_state_dict(restored["optim"]["optimizer"])
+            scheduler.load_state_dict(restored["optim"]["scheduler"])
+            loader.load_state_dict(self.state.data)
+            restore_rng(restored["optim"]["rng"])  # last: building the objective above drew from the RNG
+        else:
+            self.state.stage, self.state.stage_step = index, 0
+        old_max = self.emb.max_length
+        if stage.max_length:
+            self.emb.max_length = min(stage.max_length, old_max)
+        self.train(True)
+        plist = list(params.values())
+        bad_in_row = 0
+        try:
+            while self.state.stage_step < stage.steps:
+                t0 = time.perf_counter()
+                spec, records = loader.batch(self.state.global_step, stage.batch_size)
+                mine = records[self.ctx.shard(len(records))]
+                optimizer.zero_grad(set_to_none=True)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", TruncationWarning)  # training inputs are cut to max_length
+                    result = objective.step(mine, spec, self.state.global_step)
+                finite = self._all_finite(result)
+                if finite:
+                    average_gradients(plist, self.ctx)
+                    if stage.max_grad_norm:
+                        torch.nn.utils.clip_grad_norm_(plist, stage.max_grad_norm)
+                    optimizer.step()
+                    bad_in_row = 0
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    self.state.bad_steps += 1
+                    bad_in_row += 1
+                    log.warning("step %d: non-finite loss, update skipped", self.state.global_step + 1)
+                    if bad_in_row >= cfg.max_bad_steps:
+                        raise TrainingError(
+                            f"stage '{stage.name}': {bad_in_row} non-finite losses in a row at step "
+                            f"{self.state.global_step + 1}; lower the learning rate or check the data. "
+                            "The last checkpoint is intact."
+                        )
+                scheduler.step()
+                self.state.global_step += 1
+                self.state.stage_step += 1
+                self.state.data = loader.state_dict()
+                dt = time.perf_counter() - t0
+                self._log(stage.name, stage.objective, result, scheduler.get_last_lr()[0], dt, loader, bar)
+                every = cfg.checkpoint_every
+                if (every and self.state.global_step % every == 0) or self.state.stage_step == stage.steps:
+                    self._checkpoint(params, optimizer, scheduler)
+        finally:
+            self.emb.max_length = old_max
+            close = getattr(objective, "close", None)
+            if close is not None:
+                close()
+
+    def _all_finite(self, result: StepResult) -> bool:
+        ok = torch.tensor([1.0 if math.isfinite(float(result.loss)) else 0.0], device=self.device)
+        if self.ctx.enabled:
+            import torch.distributed as dist
+
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        return bool(ok.item() > 0)
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint(self, params: dict[str, nn.Parameter], optimizer: Any, scheduler: Any) -> None:
+        if self.ctx.is_main:
+            save_checkpoint(self.ckpt_dir, self.state, dict(params), optimizer, scheduler, self.cfg.keep_checkpoints)
+        self.ctx.barrier()
+
+    def _restore(self) -> dict[str, Any] | None:
+        path = latest_checkpoint(self.ckpt_dir)
+        if path is None:
+            log.warning("--resume: no checkpoint in %s; starting from the beginning", self.ckpt_dir)
+            return None
+        state, params, optim = load_checkpoint(path, self.device)
+        if state.fingerprint != self.state.fingerprint:
+            raise ConfigError(
+                f"{path} was written by a run with a different config (fingerprint {state.fingerprint}, now "
+                f"{self.state.fingerprint}); resume with the same config or start a new output_dir"
+            )
+        self.state = state
+        if state.stage_step > 0 or state.stage > 0:
+            self._load_params(None, params)  # earlier stages' results, when resuming into a later stage
+        self._trim_log(state.global_step)
+        log.info("resumed from %s (step %d)", path, state.global_step)
+        return {"params": params, "optim": optim}
+
+    def _load_params(self, params: dict[str, nn.Parameter] | None, saved: dict[str, torch.Tensor]) -> None:
+        tree = dict(nn.ModuleDict({"model": self.emb}).named_parameters())
+        if params is not None:
+            tree.update(params)
+        missing = [n for n in saved if n not in tree]
+        for name, value in saved.items():
+            if name in tree:
+                with torch.no_grad():
+                    tree[name].copy_(value)
+        if missing and params is not None:
+            raise ConfigError(f"checkpoint parameters not in this model: {missing[:3]}")
+
+    # ---- logs -----------------------------------------------------------------------------------
+    def _log(
+        self, name: str, objective: str, r: StepResult, lr: float, dt: float, loader: MixtureLoader, bar: Any
+    ) -> None:
+        tokens = all_mean(float(r.tokens), self.ctx, self.device) * self.ctx.world_size
+        loss = all_mean(float(r.loss), self.ctx, self.device)
+        parts = {k: all_mean(v, self.ctx, self.device) for k, v in r.parts.items()}
+        if not self.ctx.is_main:
+            return
+        step = self.state.global_step
+        row = {
+            "step": step,
+            "stage": name,
+            "objective": objective,
+            "loss": f"{loss:.6g}",
+            "lr": f"{lr:.3g}",
+            "tokens": int(tokens),
+            "tokens_per_s": f"{tokens / dt:.1f}",
+            "sec_per_step": f"{dt:.3f}",
+            "bad_steps": self.state.bad_steps,
+            **{k: f"{v:.6g}" for k, v in parts.items()},
+        }
+        if step % self.cfg.log_every == 0 or step == self.cfg.total_steps:
+            path = self.out / "log.csv"
+            new = not path.exists()
+            with open(path, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            if self.cfg.tensorboard:
+                self._tensorboard(step, loss, parts, lr, tokens / dt)
+        if bar is not None:
+            skipped = sum(loader.skipped.values())
+            post = {k: f"{v:.4f}" for k, v in parts.items()} | {"tok/s": f"{tokens / dt:.0f}"}
+            if skipped:
+                post["bad_lines"] = str(skipped)
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+
+    def _tensorboard(self, step: int, loss: float, parts: dict[str, float], lr: float, tps: float) -> None:
+        if not hasattr(self, "_tb"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise ConfigError("tensorboard: true needs the tensorboard package: pip install tensorboard") from e
+            self._tb = SummaryWriter(str(self.out / "tensorboard"))
+        self._tb.add_scalar("loss/total", loss, step)
+        for k, v in parts.items():
+            self._tb.add_scalar(f"loss/{k}", v, step)
+        self._tb.add_scalar("lr", lr, step)
+        self._tb.add_scalar("tokens_per_s", tps, step)
+        self._tb.flush()
+
+    def _trim_log(self, step: int) -> None:
+        """Drop log rows written after the checkpoint we resume from (the killed run's tail)."""
+        path = self.out / "log.csv"
+        if not self.ctx.is_main or not path.exists():
+            return
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+        write_atomic(path, buf.getvalue())
+
+    # ---- the result -----------------------------------------------------------------------------
+    def export(self) -> Path:
+        """Save the trained embedder to ``output_dir/model`` (LoRA merged, or kept as an adapter)."""
+        dest = self.out / "model"
+        self.emb.eval()
+        if self.encoder_peft is not None:
+            assert self.emb.encoder is not None
+            self.emb.encoder.model = self.encoder_peft.merge_and_unload()
+            self.encoder_peft = None
+        if self.backbone_peft is not None:
+            if self.cfg.merge_on_save:
+                self.emb.backbone = self.backbone_peft.merge_and_unload()
+            else:
+                import tempfile
+
+                adapter = Path(tempfile.mkdtemp(prefix=".adapter.", dir=self.out))
+                self.backbone_peft.save_pretrained(adapter)
+                self.emb.backbone = self.backbone_peft.unload()
+                self.emb.attach_adapter(adapter)
+            self.backbone_peft = None
+        if self.ctx.is_main:
+            self.emb.save_pretrained(dest)
+            summary = {
+                "steps": self.state.global_step,
+                "stages": [s.name for s in self.cfg.stages],
+                "bad_steps": self.state.bad_steps,
+                "versions": _versions(),
+            }
+            write_atomic(dest / "training.json", json.dumps(summary, indent=2) + "\n")
+        self.ctx.barrier()
+        return dest
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("dec2vec", "torch", "transformers", "peft"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    return Trainer(cfg, resume=resume, progress=progress).run()

@@ -1,0 +1,179 @@
+"""Runs that survive faults: resume after a crash or kill -9, full disk, bad batches."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from dec2vec.errors import ConfigError
+from dec2vec.train import checkpoint as ckpt
+from dec2vec.train import objectives
+from dec2vec.train.checkpoint import CheckpointError, TrainingState, save_checkpoint
+from dec2vec.train.config import TrainConfig
+from dec2vec.train.trainer import Trainer, TrainingError
+from tests.unit.train_helpers import read_log, tiny_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    out = load_file(model_dir / "backbone" / "model.safetensors")
+    if (model_dir / "heads.safetensors").exists():
+        out.update({f"heads.{k}": v for k, v in load_file(model_dir / "heads.safetensors").items()})
+    return out
+
+
+def _assert_same(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5, msg=k)
+
+
+def _cfg(tmp, backbone, encoder, recipe, objective, name, steps=6, **top):
+    d = tmp / name
+    d.mkdir()
+    cfg = tiny_config(
+        d, backbone, recipe, objective, encoder=encoder, steps=steps, batch_size=4, checkpoint_every=2, **top
+    )
+    cfg["lora"]["dropout"] = 0.1  # draws from the global RNG: resume must restore it
+    return cfg
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("recipe", "objective"), [("causal2vec", "contrastive"), ("unimae", "unimae")])
+def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder, monkeypatch, recipe, objective):
+    enc = tiny_encoder if recipe == "causal2vec" else None
+    full = _cfg(tmp_path, tiny_backbone, enc, recipe, objective, "full")
+    ref = Trainer(TrainConfig.from_dict(full), progress=False).run()
+
+    cut = _cfg(tmp_path, tiny_backbone, enc, recipe, objective, "cut")
+    cls = objectives.OBJECTIVES[objective]
+    real = cls.step
+
+    def crashing(self, records, spec, step):
+        if step == 3:  # after the checkpoint of step 2, in the middle of the run
+            raise Crash
+        return real(self, records, spec, step)
+
+    monkeypatch.setattr(cls, "step", crashing)
+    with pytest.raises(Crash):
+        Trainer(TrainConfig.from_dict(cut), progress=False).run()
+    monkeypatch.setattr(cls, "step", real)
+    run = Path(cut["output_dir"])
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000002"
+    resumed = Trainer(TrainConfig.from_dict(cut), resume=True, progress=False).run()
+    _assert_same(ref, resumed)
+    assert [int(r["step"]) for r in read_log(run)] == list(range(1, 7))
+
+
+def test_resume_after_kill_9_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder):
+    steps = 40
+    full = _cfg(tmp_path, tiny_backbone, tiny_encoder, "causal2vec", "contrastive", "full", steps=steps)
+    ref = Trainer(TrainConfig.from_dict(full), progress=False).run()
+
+    cut = _cfg(tmp_path, tiny_backbone, tiny_encoder, "causal2vec", "contrastive", "cut", steps=steps)
+    config = tmp_path / "cut.yaml"
+    config.write_text(yaml.safe_dump(cut))
+    run = Path(cut["output_dir"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "dec2vec.cli", "train", str(config), "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        log = run / "log.csv"
+        if log.exists() and len(log.read_text().splitlines()) > 7:  # >= 7 steps done, checkpoints at 2, 4, 6
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (run / "model").exists()
+    subprocess.run([*cmd, "--resume"], env=env, check=True, timeout=300, capture_output=True)
+    _assert_same(ref, run / "model")
+    assert [int(r["step"]) for r in read_log(run)] == list(range(1, steps + 1))
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, tiny_backbone, monkeypatch):
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "disk")
+    real_save = ckpt.torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj, path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *a, **k)
+
+    monkeypatch.setattr(ckpt.torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint is intact"):
+        Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    root = Path(cfg["output_dir"]) / "checkpoints"
+    assert (root / "latest").read_text().strip() == "step-0000002"
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-0000002"]  # no half-written folder
+    monkeypatch.setattr(ckpt.torch, "save", real_save)
+    Trainer(TrainConfig.from_dict(cfg), resume=True, progress=False).run()  # and the run can go on
+
+
+def test_bad_batch_is_skipped_and_never_reaches_the_weights(tmp_path, tiny_backbone, monkeypatch):
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "nan")
+    real = objectives.Contrastive.step
+
+    def poisoned(self, records, spec, step):
+        result = real(self, records, spec, step)
+        if step == 2:
+            for p in self.emb.parameters():
+                if p.grad is not None:
+                    p.grad.fill_(float("nan"))
+            result.loss = torch.tensor(float("nan"))
+        return result
+
+    monkeypatch.setattr(objectives.Contrastive, "step", poisoned)
+    out = Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    rows = read_log(Path(cfg["output_dir"]))
+    assert [r["bad_steps"] for r in rows] == ["0", "0", "1", "1", "1", "1"]
+    assert all(torch.isfinite(v).all() for v in _weights(out).values())
+
+    def always_nan(self, records, spec, step):
+        result = real(self, records, spec, step)
+        result.loss = torch.tensor(float("nan")) if step >= 2 else result.loss
+        return result
+
+    monkeypatch.setattr(objectives.Contrastive, "step", always_nan)
+    again = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "nan2", max_bad_steps=3)
+    with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
+        Trainer(TrainConfig.from_dict(again), progress=False).run()
+    root = Path(again["output_dir"]) / "checkpoints"
+    assert (root / "latest").read_text().strip() == "step-0000004"  # skipped updates: same weights as step 2
+    w2, w4 = (load_file(root / f"step-000000{i}" / "trainable.safetensors") for i in (2, 4))
+    assert all(torch.equal(w2[k], w4[k]) for k in w2)
+
+
+def test_non_finite_parameters_are_never_checkpointed(tmp_path):
+    p = torch.nn.Parameter(torch.tensor([1.0, float("inf")]))
+    opt = torch.optim.AdamW([p])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    with pytest.raises(CheckpointError, match="non-finite"):
+        save_checkpoint(tmp_path, TrainingState(global_step=1), {"p": p}, opt, sched)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_refuses_a_different_config(tmp_path, tiny_backbone):
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "fp", steps=2)
+    Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    cfg["stages"][0]["lr"] = 0.5
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(TrainConfig.from_dict(cfg), resume=True, progress=False).run()
