@@ -90,7 +90,7 @@ def set_attention_dropout(model: nn.Module, p: float) -> dict[nn.Module, float]:
     old: dict[nn.Module, float] = {}
     for mod in model.modules():
         value = getattr(mod, "attention_dropout", None)
-        if isinstance(value, float) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             old[mod] = value
             mod.attention_dropout = p
     return old

@@ -74,7 +74,10 @@ def main(rank: int, world: int, spec_path: str) -> int:
     torch.set_num_threads(1)
     spec = json.loads(Path(spec_path).read_text())
     dist.init_process_group(
-        "gloo", init_method=f"file://{spec['rendezvous']}", rank=rank, world_size=world,
+        "gloo",
+        init_method=f"file://{spec['rendezvous']}",
+        rank=rank,
+        world_size=world,
         timeout=datetime.timedelta(seconds=60),
     )
     try:

@@ -130,3 +130,21 @@ def test_cli_train_reports_config_errors(tmp_path, capsys):
     assert "no stages" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("shuffle_buffer=0", "shuffle_buffer must be >= 1"),
+        ("log_every=0", "log_every must be >= 1"),
+        ("keep_checkpoints=0", "keep_checkpoints must be >= 1"),
+        ("stages.0.dropout=1.5", r"stages\.0: dropout must be in \[0, 1\)"),
+        ("stages.0.warmup_steps=-1", r"stages\.0: warmup_steps"),
+        ("lora.r=0", "lora: lora needs r >= 1"),
+    ],
+)
+def test_out_of_range_settings_are_refused_with_their_key(tmp_path, override, message):
+    f = tmp_path / "c.yaml"
+    f.write_text("model: {recipe: mean}\nstages:\n  - {objective: contrastive, data: [{path: x}]}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(f, [override])

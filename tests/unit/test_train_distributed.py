@@ -209,16 +209,8 @@ def _train_config(tmp: Path, out: str, backbone: Path, encoder: Path, data: Path
     }
 
 
-def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_encoder):
-    import yaml
-    from safetensors.torch import load_file
-
-    from dec2vec.train.config import TrainConfig
-    from dec2vec.train.trainer import Trainer
-
-    data = _write_pairs(tmp_path / "pairs.jsonl")
-    config = tmp_path / "ddp.yaml"
-    config.write_text(yaml.safe_dump(_train_config(tmp_path, "ddp", tiny_backbone, tiny_encoder, data)))
+def _torchrun(config: Path, *extra: str) -> None:
+    """`dec2vec train` under torchrun with 2 processes; fails with the tail of its output."""
     cmd = [
         sys.executable,
         "-m",
@@ -234,6 +226,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_enc
         "train",
         str(config),
         "--no-progress",
+        *extra,
     ]
     proc = subprocess.Popen(
         cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -245,6 +238,19 @@ def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_enc
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 0, out[-6000:]
+
+
+def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_encoder):
+    import yaml
+    from safetensors.torch import load_file
+
+    from dec2vec.train.config import TrainConfig
+    from dec2vec.train.trainer import Trainer
+
+    data = _write_pairs(tmp_path / "pairs.jsonl")
+    config = tmp_path / "ddp.yaml"
+    config.write_text(yaml.safe_dump(_train_config(tmp_path, "ddp", tiny_backbone, tiny_encoder, data)))
+    _torchrun(config)
 
     single = Trainer(
         TrainConfig.from_dict(_train_config(tmp_path, "single", tiny_backbone, tiny_encoder, data)), progress=False
@@ -274,3 +280,29 @@ def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_enc
     ddp_model = Embedder.from_pretrained(ddp_run / "model", device="cpu")
     single_model = Embedder.from_pretrained(single_run / "model", device="cpu")
     torch.testing.assert_close(ddp_model.encode(texts), single_model.encode(texts), atol=1e-5, rtol=1e-4)
+
+
+def test_torchrun_resume_restores_every_process_rng(tmp_path, tiny_backbone, tiny_encoder):
+    """With dropout on, each process draws its own masks; a resumed 2-process run must redraw them exactly."""
+    import shutil
+
+    import yaml
+    from safetensors.torch import load_file
+
+    data = _write_pairs(tmp_path / "pairs.jsonl")
+    cfg = _train_config(tmp_path, "ddp", tiny_backbone, tiny_encoder, data)
+    cfg["lora"]["dropout"] = 0.2
+    cfg["stages"][0]["steps"] = 4
+    config = tmp_path / "ddp.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    _torchrun(config)
+    run = tmp_path / "ddp"
+    final = load_file(run / "checkpoints" / "step-0000004" / "trainable.safetensors")
+    # rewind to the checkpoint of step 2, as if both processes had been killed during step 3
+    shutil.rmtree(run / "checkpoints" / "step-0000004")
+    shutil.rmtree(run / "model")
+    (run / "checkpoints" / "latest").write_text("step-0000002\n")
+    _torchrun(config, "--resume")
+    again = load_file(run / "checkpoints" / "step-0000004" / "trainable.safetensors")
+    for name, value in final.items():
+        torch.testing.assert_close(again[name], value, atol=0, rtol=0, msg=name)

@@ -33,20 +33,25 @@ TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("recipe", "objective", "lora", "lr", "extra"), TABLE, ids=[f"{r}-{o}" for r, o, *_ in TABLE])
-def test_loss_finite_and_decreasing(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra):
+def _table_config(tmp_path, backbone, encoder, recipe, objective, lora, lr, extra, steps):
     cfg = tiny_config(
         tmp_path,
-        tiny_backbone,
+        backbone,
         recipe,
         objective,
-        encoder=tiny_encoder if recipe == "causal2vec" else None,
-        steps=20,
+        encoder=encoder if recipe == "causal2vec" else None,
+        steps=steps,
         batch_size=16,
         lr=lr,
     )
     cfg["lora"]["enabled"] = lora
     cfg["stages"][0].update(extra)
+    return cfg
+
+
+@pytest.mark.parametrize(("recipe", "objective", "lora", "lr", "extra"), TABLE, ids=[f"{r}-{o}" for r, o, *_ in TABLE])
+def test_loss_finite_and_decreasing(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra):
+    cfg = _table_config(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra, steps=20)
     Trainer(TrainConfig.from_dict(cfg), progress=False).run()
     rows = read_log(tmp_path / "run")
     losses = [float(r["loss"]) for r in rows]
@@ -58,11 +63,13 @@ def test_loss_finite_and_decreasing(tmp_path, tiny_backbone, tiny_encoder, recip
 
 
 def _one_step(tmp_path, backbone, encoder, recipe, objective, **top):
-    cfg = TrainConfig.from_dict(tiny_config(tmp_path, backbone, recipe, objective, encoder=encoder, **top))
+    cfg = tiny_config(tmp_path, backbone, recipe, objective, encoder=encoder)
+    cfg.update(top)
+    cfg = TrainConfig.from_dict(cfg)
     trainer = Trainer(cfg, progress=False)
     obj = build_objective(trainer.emb, cfg.stages[0], DistContext(), 0)
     params = trainer.trainable(obj)
-    if objective in ("contrastive",):
+    if objective == "contrastive":
         recs = [Record(query=s, positive=s[::-1].strip() or "x", negatives=("a dog",)) for s in SENTENCES]
     else:
         recs = [Record(text=s) for s in SENTENCES]
@@ -190,3 +197,57 @@ def test_multi_stage_pipeline_runs_in_order(tmp_path, tiny_backbone):
     assert [int(r["step"]) for r in rows] == list(range(1, 7))
     assert rows[0]["mntp"] and not rows[0]["simcse"] and rows[2]["simcse"] and rows[4]["contrastive"]
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_next_token_pairs_pick_the_state_before_each_label():
+    from dec2vec.train.losses import IGNORE, next_token_loss, next_token_pairs, token_loss
+
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).view(2, 4, 3)  # (B, T, d)
+    labels = torch.tensor([[IGNORE, 5, IGNORE, 7], [IGNORE, IGNORE, 1, IGNORE]])
+    states, targets = next_token_pairs(hidden, labels)
+    torch.testing.assert_close(states, torch.stack([hidden[0, 0], hidden[0, 2], hidden[1, 1]]))
+    assert targets.tolist() == [5, 7, 1]
+    head = torch.nn.Linear(3, 9)
+    torch.testing.assert_close(token_loss(head(states), targets), next_token_loss(head(hidden), labels))
+    empty = next_token_loss(head(hidden), torch.full_like(labels, IGNORE))
+    assert float(empty.detach()) == 0.0
+
+
+def test_info_nce_matches_a_hand_computation():
+    from dec2vec.train.losses import info_nce
+
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    d = torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0], [0.0, 3.0]])  # positives sit at offset 1, 2
+    scores = torch.nn.functional.normalize(q) @ torch.nn.functional.normalize(d).T / 0.5
+    expected = (torch.logsumexp(scores[0], 0) - scores[0, 1] + torch.logsumexp(scores[1], 0) - scores[1, 2]) / 2
+    torch.testing.assert_close(info_nce(q, d, temperature=0.5, offset=1), expected)
+
+
+@pytest.mark.parametrize(("recipe", "objective", "lora", "lr", "extra"), TABLE, ids=[f"{r}-{o}" for r, o, *_ in TABLE])
+def test_gradients_reach_exactly_the_trainable_parameters(
+    tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra
+):
+    _, params, tree, with_grad = _one_step(
+        tmp_path,
+        tiny_backbone,
+        tiny_encoder if recipe == "causal2vec" else None,
+        recipe,
+        objective,
+        lora={"enabled": lora, "r": 4, "alpha": 8, "dropout": 0.0},
+    )
+    assert with_grad <= set(params), f"frozen parameters got gradients: {sorted(with_grad - set(params))[:5]}"
+    # every trainable parameter gets a gradient, except LoRA A matrices on the first step (B starts at 0)
+    silent = {n for n in set(params) - with_grad if "lora_A" not in n}
+    assert not silent, f"trainable parameters without gradient: {sorted(silent)[:5]}"
+    if lora:
+        assert all("lora_" in n for n in params if n.startswith("model.backbone."))
+
+
+@pytest.mark.parametrize(("recipe", "objective", "lora", "lr", "extra"), TABLE, ids=[f"{r}-{o}" for r, o, *_ in TABLE])
+def test_every_objective_saves_and_reloads_identically(
+    tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra
+):
+    cfg = _table_config(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra, steps=2)
+    trainer = Trainer(TrainConfig.from_dict(cfg), progress=False)
+    out = trainer.run()
+    np.testing.assert_array_equal(trainer.emb.encode(SENTENCES), Embedder.from_pretrained(out).encode(SENTENCES))

@@ -15,7 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from dec2vec.errors import ConfigError
+from dec2vec.errors import ConfigError, InputError
 from dec2vec.train import checkpoint as ckpt
 from dec2vec.train import objectives
 from dec2vec.train.checkpoint import CheckpointError, TrainingState, save_checkpoint
@@ -54,6 +54,19 @@ class Crash(Exception):
     pass
 
 
+def crash_at(monkeypatch, cls, at: int):
+    """Make ``cls.step`` raise Crash at global step ``at``; returns the real method to put back."""
+    real = cls.step
+
+    def crashing(self, records, spec, step):
+        if step == at:
+            raise Crash
+        return real(self, records, spec, step)
+
+    monkeypatch.setattr(cls, "step", crashing)
+    return real
+
+
 @pytest.mark.parametrize(("recipe", "objective"), [("causal2vec", "contrastive"), ("unimae", "unimae")])
 def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder, monkeypatch, recipe, objective):
     enc = tiny_encoder if recipe == "causal2vec" else None
@@ -62,14 +75,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_e
 
     cut = _cfg(tmp_path, tiny_backbone, enc, recipe, objective, "cut")
     cls = objectives.OBJECTIVES[objective]
-    real = cls.step
-
-    def crashing(self, records, spec, step):
-        if step == 3:  # after the checkpoint of step 2, in the middle of the run
-            raise Crash
-        return real(self, records, spec, step)
-
-    monkeypatch.setattr(cls, "step", crashing)
+    real = crash_at(monkeypatch, cls, 3)  # after the checkpoint of step 2, in the middle of the run
     with pytest.raises(Crash):
         Trainer(TrainConfig.from_dict(cut), progress=False).run()
     monkeypatch.setattr(cls, "step", real)
@@ -154,7 +160,7 @@ def test_bad_batch_is_skipped_and_never_reaches_the_weights(tmp_path, tiny_backb
 
     monkeypatch.setattr(objectives.Contrastive, "step", always_nan)
     again = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "nan2", max_bad_steps=3)
-    with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
+    with pytest.raises(TrainingError, match="3 non-finite losses or gradients in a row"):
         Trainer(TrainConfig.from_dict(again), progress=False).run()
     root = Path(again["output_dir"]) / "checkpoints"
     assert (root / "latest").read_text().strip() == "step-0000004"  # skipped updates: same weights as step 2
@@ -176,4 +182,64 @@ def test_resume_refuses_a_different_config(tmp_path, tiny_backbone):
     Trainer(TrainConfig.from_dict(cfg), progress=False).run()
     cfg["stages"][0]["lr"] = 0.5
     with pytest.raises(ConfigError, match="different config"):
+        Trainer(TrainConfig.from_dict(cfg), resume=True, progress=False).run()
+
+
+def test_safetensors_write_error_keeps_the_previous_checkpoint(tmp_path, tiny_backbone, monkeypatch):
+    from safetensors import SafetensorError
+
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "st")
+    import safetensors.torch as st
+
+    real = st.save_file
+    calls = {"n": 0}
+
+    def failing(tensors, path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the second checkpoint's trainable.safetensors
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(tensors, path, *a, **k)
+
+    monkeypatch.setattr(st, "save_file", failing)
+    with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint is intact"):
+        Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    root = Path(cfg["output_dir"]) / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-0000002"]
+
+
+def test_nan_gradient_with_a_finite_loss_is_skipped(tmp_path, tiny_backbone, monkeypatch):
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "nangrad")
+    real = objectives.Contrastive.step
+
+    def poisoned(self, records, spec, step):
+        result = real(self, records, spec, step)
+        if step == 1:
+            next(p for p in self.emb.parameters() if p.grad is not None).grad.fill_(float("nan"))
+        return result  # the loss itself stays finite
+
+    monkeypatch.setattr(objectives.Contrastive, "step", poisoned)
+    out = Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    assert [r["bad_steps"] for r in read_log(Path(cfg["output_dir"]))][:3] == ["0", "1", "1"]
+    assert all(torch.isfinite(v).all() for v in _weights(out).values())
+
+
+def test_a_new_run_refuses_an_output_dir_with_checkpoints(tmp_path, tiny_backbone):
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "reuse", steps=2)
+    Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    with pytest.raises(ConfigError, match="already holds checkpoints.*--resume"):
+        Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    # a resume may move the run (output_dir is not part of the fingerprint) and a lost `latest` is found again
+    (Path(cfg["output_dir"]) / "checkpoints" / "latest").unlink()
+    Trainer(TrainConfig.from_dict(cfg), resume=True, progress=False).run()
+
+
+def test_resume_refuses_changed_training_data(tmp_path, tiny_backbone, monkeypatch):
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "data")
+    real = crash_at(monkeypatch, objectives.Contrastive, 3)
+    with pytest.raises(Crash):
+        Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    monkeypatch.setattr(objectives.Contrastive, "step", real)
+    data = Path(cfg["stages"][0]["data"][0]["path"])
+    data.write_text(data.read_text() + data.read_text())  # e.g. rebuilt between the crash and the resume
+    with pytest.raises(InputError, match="changed since the checkpoint"):
         Trainer(TrainConfig.from_dict(cfg), resume=True, progress=False).run()

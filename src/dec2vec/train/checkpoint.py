@@ -37,6 +37,7 @@ class TrainingState:
     fingerprint: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # MixtureLoader.state_dict() of the current stage
     bad_steps: int = 0  # non-finite losses skipped so far
+    bad_lines: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> source -> skipped lines
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -52,12 +53,31 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _rng_tensors() -> dict[str, torch.Tensor]:
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's RNG state: CPU, and the CUDA generator of its own device only."""
     out = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            out[f"cuda{i}"] = torch.cuda.get_rng_state(i)
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
     return out
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def clean_stale(root: Path) -> None:
+    """Remove temporary folders left by a run killed while writing a checkpoint."""
+    for tmp in root.glob(".step-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_checkpoint(
@@ -67,8 +87,14 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     keep: int = 2,
+    rng: list[dict[str, torch.Tensor]] | None = None,
 ) -> Path:
-    """Write ``root/step-N`` atomically, point ``root/latest`` at it, and drop old ones beyond ``keep``."""
+    """Write ``root/step-N`` atomically, point ``root/latest`` at it, and drop old ones beyond ``keep``.
+
+    ``rng`` holds every process's RNG state (index = rank); by default this process's CPU state.
+    Files and folders are fsynced before ``latest`` moves, so even a power cut cannot leave
+    ``latest`` pointing at a folder of truncated files.
+    """
     from safetensors.torch import save_file
 
     bad = [name for name, t in params.items() if not torch.isfinite(t).all()]
@@ -81,19 +107,26 @@ def save_checkpoint(
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in params.items()}, tmp / "trainable.safetensors")
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-        save_file(_rng_tensors(), tmp / "rng.safetensors")
+        per_rank = rng or [rng_state(torch.device("cpu"))]
+        save_file({f"rank{r}.{k}": v for r, s in enumerate(per_rank) for k, v in s.items()}, tmp / "rng.safetensors")
         meta = {**state.__dict__, "python_random": repr(random.getstate())}
         (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+        for f in tmp.iterdir():
+            _fsync_file(f)
+        _fsync_dir(tmp)
         if final.exists():  # a re-run of the same step: replace it
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException as e:
+        _fsync_dir(root)
+    except Exception as e:  # OSError, safetensors' own errors...: never a partial checkpoint, always a message
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise CheckpointError(
-                f"could not write the checkpoint of step {state.global_step} in {root} ({e.strerror or e}); "
-                "the previous checkpoint is intact"
-            ) from e
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise CheckpointError(
+            f"could not write the checkpoint of step {state.global_step} in {root} ({reason}); "
+            "the previous checkpoint is intact"
+        ) from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     write_atomic(root / LATEST, name + "\n")
     steps = sorted(p for p in root.glob("step-*") if p.is_dir())
@@ -103,14 +136,20 @@ def save_checkpoint(
     return final
 
 
+def _complete(path: Path) -> bool:
+    names = ("state.json", "trainable.safetensors", "optimizer.pt", "rng.safetensors")
+    return all((path / n).is_file() and (path / n).stat().st_size > 0 for n in names)
+
+
 def latest_checkpoint(root: Path) -> Path | None:
+    """The checkpoint ``latest`` names, or else the newest complete ``step-*`` (``latest`` lost)."""
     pointer = root / LATEST
-    if not pointer.is_file():
-        return None
-    path = root / pointer.read_text().strip()
-    if not (path / "state.json").is_file():
-        raise CheckpointError(f"{pointer} names {path.name}, which is missing or incomplete")
-    return path
+    if pointer.is_file():
+        path = root / pointer.read_text().strip()
+        if _complete(path):
+            return path
+    steps = sorted((p for p in root.glob("step-*") if p.is_dir() and _complete(p)), reverse=True)
+    return steps[0] if steps else None
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, dict[str, torch.Tensor], dict[str, Any]]:
@@ -130,13 +169,16 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[TrainingState, di
     return state, params, optim
 
 
-def restore_rng(rng: dict[str, Any]) -> None:
+def restore_rng(rng: dict[str, Any], rank: int, device: torch.device) -> None:
+    """Put back this process's own RNG state (saved per rank)."""
     import ast
 
     tensors = rng["tensors"]
-    torch.set_rng_state(tensors["torch"])
-    for key, value in tensors.items():
-        if key.startswith("cuda") and torch.cuda.is_available() and int(key[4:]) < torch.cuda.device_count():
-            torch.cuda.set_rng_state(value, int(key[4:]))
+    key = f"rank{rank}.torch"
+    if key not in tensors:
+        raise CheckpointError(f"the checkpoint holds no RNG state for process {rank}: resume with the same processes")
+    torch.set_rng_state(tensors[key])
+    if device.type == "cuda" and f"rank{rank}.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors[f"rank{rank}.cuda"], device)
     if rng["python"]:
         random.setstate(ast.literal_eval(rng["python"]))

@@ -116,6 +116,14 @@ class StageConfig:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if self.hard_negatives < 0:
             raise ConfigError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        if self.warmup_steps < 0 or self.max_grad_norm < 0 or self.weight_decay < 0:
+            raise ConfigError("warmup_steps, max_grad_norm and weight_decay must be >= 0")
+        if self.lr <= 0 or (self.head_lr is not None and self.head_lr <= 0):
+            raise ConfigError(f"lr and head_lr must be > 0, got {self.lr} and {self.head_lr}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_length is not None and self.max_length < 8:
+            raise ConfigError(f"max_length must be >= 8, got {self.max_length}")
         self.name = self.name or self.objective
 
 
@@ -128,6 +136,12 @@ class LoraSpec:
     target_modules: list[str] | None = field(
         default=None, metadata={"help": "None = every Linear inside the repeated transformer blocks"}
     )
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha < 1 or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(
+                f"lora needs r >= 1, alpha >= 1 and 0 <= dropout < 1; got {self.r}, {self.alpha}, {self.dropout}"
+            )
 
 
 @dataclass
@@ -164,6 +178,15 @@ class TrainConfig:
             raise ConfigError("the config has no stages")
         if self.encoder_mode not in ENCODER_MODES:
             raise ConfigError(f"encoder_mode must be one of {ENCODER_MODES}, got '{self.encoder_mode}'")
+        for key, low in (
+            ("checkpoint_every", 0),
+            ("keep_checkpoints", 1),
+            ("log_every", 1),
+            ("shuffle_buffer", 1),
+            ("max_bad_steps", 1),
+        ):
+            if getattr(self, key) < low:
+                raise ConfigError(f"{key} must be >= {low}, got {getattr(self, key)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -234,10 +257,24 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 def config_fingerprint(cfg: TrainConfig) -> str:
-    """A hash of what determines the run's trajectory, checked on --resume."""
+    """A hash of what determines the run's trajectory, checked on --resume.
+
+    Settings that change only logging, checkpointing, where files go, the device, bad-line
+    skipping or how the result is saved are left out, so a resume may change them.
+    """
     import hashlib
 
     d = cfg.to_dict()
-    for k in ("checkpoint_every", "keep_checkpoints", "log_every", "tensorboard", "device", "skip_bad"):
+    for k in (
+        "checkpoint_every",
+        "keep_checkpoints",
+        "log_every",
+        "tensorboard",
+        "device",
+        "skip_bad",
+        "output_dir",
+        "merge_on_save",
+        "max_bad_steps",
+    ):
         d.pop(k, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

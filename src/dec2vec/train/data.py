@@ -101,13 +101,25 @@ class JsonlStream:
         self.index = 0  # next record within the block
         self.skipped_before = 0  # bad lines skipped in earlier blocks
         self._block: list[Record] | None = None
+        self._identity: str | None = None
         self._block_skipped = 0
         self._next_start = 0
         self._next_line = 1
 
     # ---- state ---------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, int]:
+    def identity(self) -> str:
+        """Size + hash of the first MiB: a resumed position is only valid in the same file."""
+        import hashlib
+
+        if self._identity is None:  # computed once: the file must not change under a running job
+            with open(self.path, "rb") as f:
+                head = hashlib.sha256(f.read(1 << 20)).hexdigest()[:16]
+            self._identity = f"{self.path.stat().st_size}:{head}"
+        return self._identity
+
+    def state_dict(self) -> dict[str, Any]:
         return {
+            "file": self.identity(),
             "epoch": self.epoch,
             "block_start": self.block_start,
             "block_line": self.block_line,
@@ -115,7 +127,12 @@ class JsonlStream:
             "skipped_before": self.skipped_before,
         }
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("file", self.identity()) != self.identity():
+            raise InputError(
+                f"{self.path} changed since the checkpoint was written; resuming would read other records "
+                "from a stale position. Restore the file, or start a new run (another output_dir)"
+            )
         self.epoch, self.block_start, self.block_line = state["epoch"], state["block_start"], state["block_line"]
         self.index, self.skipped_before = state["index"], state["skipped_before"]
         self._block = None

@@ -45,6 +45,18 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
 
 
+def next_token_pairs(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The states that predict each label, and the labels: (B, T, d), (B, T) -> (M, d), (M,).
+
+    Token i is predicted from the state at i-1, so state i-1 is kept wherever label i is set.
+    ``token_loss(head(states), targets)`` equals ``next_token_loss(head(hidden), labels)`` but runs
+    the vocabulary projection only on the M labelled positions, not on all B*T.
+    """
+    target = labels[:, 1:]  # (B, T-1): token i ...
+    keep = target != IGNORE
+    return hidden[:, :-1][keep], target[keep]  # ... from the state at i-1
+
+
 def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy where row t predicts label t (no shift): UniMAE's reconstruction decoder."""
     if not (labels != IGNORE).any():

@@ -20,7 +20,7 @@ from .config import DataSpec, StageConfig
 from .data import Record
 from .distributed import DistContext, gather_with_grad
 from .gradcache import cached_backward
-from .losses import IGNORE, info_nce, token_loss
+from .losses import IGNORE, info_nce, next_token_pairs, token_loss
 from .mrc import ReconstructionDecoder
 
 Features = dict[str, torch.Tensor]
@@ -123,8 +123,10 @@ class Contrastive(_Contrastive):
     def groups(self, records: list[Record], spec: DataSpec) -> tuple[list[str], str | None, list[str]]:
         k = self.stage.hard_negatives
         docs = [r.positive for r in records]
+        positives = set(docs)
         for r in records:
-            docs.extend(r.negatives[:k])
+            # a neighbour verse can be another query's positive: as a negative it would be a false one
+            docs.extend(n for n in r.negatives[:k] if n not in positives)
         return [r.query for r in records], spec.instruction, docs  # type: ignore[return-value]
 
 
@@ -137,19 +139,27 @@ class SimCSE(_Contrastive):
     def __init__(self, emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> None:
         super().__init__(emb, stage, ctx, seed)
         self._old_dropout: dict[nn.Module, float] = {}
+        self._dropout_set = False
 
     def groups(self, records: list[Record], spec: DataSpec) -> tuple[list[str], str | None, list[str]]:
         texts = [r.text for r in records]
         return texts, None, texts  # type: ignore[return-value]
 
     def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
-        if self.stage.dropout is not None and not self._old_dropout:
+        if self.stage.dropout is not None and not self._dropout_set:
             self._old_dropout = set_attention_dropout(self.emb.backbone, self.stage.dropout)
+            if not self._old_dropout:
+                raise ConfigError(
+                    f"stage '{self.stage.name}': dropout {self.stage.dropout} was asked for, but the backbone has no "
+                    "attention layer with an 'attention_dropout' setting"
+                )
+            self._dropout_set = True
         return super().step(records, spec, step)
 
     def close(self) -> None:
         restore_attention_dropout(self._old_dropout)
         self._old_dropout = {}
+        self._dropout_set = False
 
 
 class MNTP(Objective):
@@ -170,10 +180,8 @@ class MNTP(Objective):
         )
         labels = torch.where(masked, ids, torch.full_like(ids, IGNORE))  # (B, T)
         hidden = self.emb.hidden_states({**feats, "input_ids": corrupted})  # (B, T, d)
-        target = labels[:, 1:]  # (B, T-1)
-        sel = target != IGNORE
-        logits = self.lm_head()(hidden[:, :-1][sel])  # (M, V): only where a label exists
-        loss = token_loss(logits, target[sel])
+        states, targets = next_token_pairs(hidden, labels)  # (M, d), (M,): token i from the state at i-1
+        loss = token_loss(self.lm_head()(states), targets)
         loss.backward()
         return StepResult(loss.detach(), {"mntp": loss.item()}, int(feats["attention_mask"].sum()))
 
@@ -203,8 +211,9 @@ class UniMAE(Objective):
         hidden = self.emb.hidden_states(cfeats)  # (B, T, d), causal
         head = self.lm_head()
         # MAR: every clean token x_t from the corrupted prefix x~_<t
-        sel = attn[:, 1:].bool()  # (B, T-1)
-        mar = token_loss(head(hidden[:, :-1][sel]), ids[:, 1:][sel])
+        clean = torch.where(attn.bool(), ids, torch.full_like(ids, IGNORE))  # (B, T)
+        states, targets = next_token_pairs(hidden, clean)
+        mar = token_loss(head(states), targets)
         # MRC: rebuild the clean text tokens from h_eos of the corrupted input
         h_eos = self.emb.recipe.pool(hidden, cfeats, self.emb.heads)  # (B, d)
         order = torch.argsort((pool == 0).int(), dim=1, stable=True)  # text tokens first, in order

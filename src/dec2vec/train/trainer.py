@@ -26,9 +26,11 @@ from ..engine import pick_device
 from ..errors import ConfigError, Dec2VecError
 from .checkpoint import (
     TrainingState,
+    clean_stale,
     latest_checkpoint,
     load_checkpoint,
     restore_rng,
+    rng_state,
     save_checkpoint,
     write_atomic,
 )
@@ -55,6 +57,7 @@ LOG_COLUMNS = [
     "tokens_per_s",
     "sec_per_step",
     "bad_steps",
+    "bad_lines",
 ]
 
 
@@ -110,8 +113,34 @@ class Trainer:
         self.backbone_peft: Any = None
         self.encoder_peft: Any = None
         self._set_trainable()
+        if self.ctx.rank:  # same weights and LoRA init on every process, then independent dropout streams
+            torch.manual_seed(cfg.seed + self.ctx.rank)
         self.emb.train()
         self.state = TrainingState(fingerprint=config_fingerprint(cfg))
+        self._check_stages()
+
+    def _check_stages(self) -> None:
+        """Fail on any stage's config before training the first one (not 2,000 steps later)."""
+        from .data import resolve_data_path
+
+        for i, stage in enumerate(self.cfg.stages):
+            where = f"stages.{i} ('{stage.name}')"
+            if stage.objective not in self.emb.recipe.losses:
+                raise ConfigError(
+                    f"{where}: recipe '{self.emb.recipe.name}' does not train with '{stage.objective}'; "
+                    f"its objectives: {', '.join(self.emb.recipe.losses)}"
+                )
+            if stage.batch_size % self.ctx.world_size:
+                # equal shards keep the mean of per-process losses equal to the loss of the global batch
+                raise ConfigError(
+                    f"{where}: batch_size {stage.batch_size} must be a multiple of the {self.ctx.world_size} processes"
+                )
+            for spec in stage.data:
+                path = resolve_data_path(spec.path)
+                if not path.is_file():
+                    raise ConfigError(f"{where}: training data not found: {path}")
+            if stage.objective == "simcse" and stage.dropout is None and not self.cfg.lora.dropout:
+                log.warning("%s: SimCSE without dropout (stage dropout unset, LoRA dropout 0): the views match", where)
 
     # ---- what trains ----------------------------------------------------------------------------
     def _set_trainable(self) -> None:
@@ -143,7 +172,11 @@ class Trainer:
     def run(self) -> Path:
         """Train every stage (resuming if asked) and save the final model; returns its folder."""
         cfg = self.cfg
+        if self.ctx.is_main and self.ckpt_dir.is_dir():
+            clean_stale(self.ckpt_dir)
         restored = self._restore() if self.resume else None
+        if restored is None:
+            self._fresh_start()
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -163,12 +196,6 @@ class Trainer:
 
     def _run_stage(self, index: int, restored: dict[str, Any] | None, bar: Any) -> None:
         cfg, stage = self.cfg, self.cfg.stages[index]
-        if stage.batch_size % self.ctx.world_size:
-            # equal shards keep the mean of per-process losses equal to the loss of the global batch
-            raise ConfigError(
-                f"stage '{stage.name}': batch_size {stage.batch_size} must be a multiple of the "
-                f"{self.ctx.world_size} processes"
-            )
         objective = build_objective(self.emb, stage, self.ctx, cfg.seed)
         loader = MixtureLoader(
             stage.data,
@@ -190,7 +217,8 @@ class Trainer:
             optimizer.load_state_dict(restored["optim"]["optimizer"])
             scheduler.load_state_dict(restored["optim"]["scheduler"])
             loader.load_state_dict(self.state.data)
-            restore_rng(restored["optim"]["rng"])  # last: building the objective above drew from the RNG
+            # last: building the objective above drew from the RNG
+            restore_rng(restored["optim"]["rng"], self.ctx.rank, self.device)
         else:
             self.state.stage, self.state.stage_step = index, 0
         old_max = self.emb.max_length
@@ -208,21 +236,19 @@ class Trainer:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", TruncationWarning)  # training inputs are cut to max_length
                     result = objective.step(mine, spec, self.state.global_step)
-                finite = self._all_finite(result)
-                if finite:
-                    average_gradients(plist, self.ctx)
-                    if stage.max_grad_norm:
-                        torch.nn.utils.clip_grad_norm_(plist, stage.max_grad_norm)
+                average_gradients(plist, self.ctx)
+                grad_norm = torch.nn.utils.clip_grad_norm_(plist, stage.max_grad_norm or math.inf)
+                if self._all_finite(result, grad_norm):
                     optimizer.step()
                     bad_in_row = 0
                 else:
                     optimizer.zero_grad(set_to_none=True)
                     self.state.bad_steps += 1
                     bad_in_row += 1
-                    log.warning("step %d: non-finite loss, update skipped", self.state.global_step + 1)
+                    log.warning("step %d: non-finite loss or gradients, update skipped", self.state.global_step + 1)
                     if bad_in_row >= cfg.max_bad_steps:
                         raise TrainingError(
-                            f"stage '{stage.name}': {bad_in_row} non-finite losses in a row at step "
+                            f"stage '{stage.name}': {bad_in_row} non-finite losses or gradients in a row at step "
                             f"{self.state.global_step + 1}; lower the learning rate or check the data. "
                             "The last checkpoint is intact."
                         )
@@ -230,19 +256,41 @@ class Trainer:
                 self.state.global_step += 1
                 self.state.stage_step += 1
                 self.state.data = loader.state_dict()
+                self.state.bad_lines[stage.name] = loader.skipped
                 dt = time.perf_counter() - t0
                 self._log(stage.name, stage.objective, result, scheduler.get_last_lr()[0], dt, loader, bar)
                 every = cfg.checkpoint_every
                 if (every and self.state.global_step % every == 0) or self.state.stage_step == stage.steps:
                     self._checkpoint(params, optimizer, scheduler)
+            skipped = sum(self.state.bad_lines.get(stage.name, {}).values())
+            if skipped:
+                log.warning(
+                    "stage '%s': %d malformed data line(s) skipped: %s",
+                    stage.name,
+                    skipped,
+                    self.state.bad_lines[stage.name],
+                )
         finally:
             self.emb.max_length = old_max
             close = getattr(objective, "close", None)
             if close is not None:
                 close()
 
-    def _all_finite(self, result: StepResult) -> bool:
-        ok = torch.tensor([1.0 if math.isfinite(float(result.loss)) else 0.0], device=self.device)
+    def _fresh_start(self) -> None:
+        """A run from step 0 must not mix with an earlier run's checkpoints and log in the same folder."""
+        if latest_checkpoint(self.ckpt_dir) is not None and not self.resume:
+            raise ConfigError(
+                f"{self.out} already holds checkpoints of a run: continue it with --resume, "
+                "or choose another output_dir"
+            )
+        if self.ctx.is_main:
+            (self.out / "log.csv").unlink(missing_ok=True)
+        self.ctx.barrier()
+
+    def _all_finite(self, result: StepResult, grad_norm: torch.Tensor) -> bool:
+        """Loss and gradient norm finite on every process (a NaN gradient with a finite loss counts)."""
+        finite = math.isfinite(float(result.loss)) and bool(torch.isfinite(grad_norm))
+        ok = torch.tensor([1.0 if finite else 0.0], device=self.device)
         if self.ctx.enabled:
             import torch.distributed as dist
 
@@ -251,9 +299,35 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self, params: dict[str, nn.Parameter], optimizer: Any, scheduler: Any) -> None:
+        rngs = [rng_state(self.device)]
+        if self.ctx.enabled:  # every process's own RNG, so a resumed run continues each stream
+            import torch.distributed as dist
+
+            rngs = [None] * self.ctx.world_size  # type: ignore[list-item]
+            dist.all_gather_object(rngs, {k: v.cpu() for k, v in rng_state(self.device).items()})
+        self._on_main(
+            lambda: save_checkpoint(
+                self.ckpt_dir, self.state, dict(params), optimizer, scheduler, self.cfg.keep_checkpoints, rngs
+            )
+        )
+
+    def _on_main(self, fn: Any) -> None:
+        """Run ``fn`` on the main process; every process raises if it failed (no one hangs in a barrier)."""
+        error: BaseException | None = None
         if self.ctx.is_main:
-            save_checkpoint(self.ckpt_dir, self.state, dict(params), optimizer, scheduler, self.cfg.keep_checkpoints)
-        self.ctx.barrier()
+            try:
+                fn()
+            except Exception as e:
+                error = e
+        if self.ctx.enabled:
+            import torch.distributed as dist
+
+            ok = torch.tensor([0.0 if error else 1.0], device=self.device)
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+            if ok.item() == 0 and error is None:
+                raise TrainingError("the main process failed to write to disk; see its error")
+        if error is not None:
+            raise error
 
     def _restore(self) -> dict[str, Any] | None:
         path = latest_checkpoint(self.ckpt_dir)
@@ -305,6 +379,7 @@ class Trainer:
             "tokens_per_s": f"{tokens / dt:.1f}",
             "sec_per_step": f"{dt:.3f}",
             "bad_steps": self.state.bad_steps,
+            "bad_lines": sum(loader.skipped.values()),
             **{k: f"{v:.6g}" for k, v in parts.items()},
         }
         if step % self.cfg.log_every == 0 or step == self.cfg.total_steps:
@@ -363,27 +438,39 @@ class Trainer:
             assert self.emb.encoder is not None
             self.emb.encoder.model = self.encoder_peft.merge_and_unload()
             self.encoder_peft = None
+        adapter: Path | None = None
         if self.backbone_peft is not None:
             if self.cfg.merge_on_save:
                 self.emb.backbone = self.backbone_peft.merge_and_unload()
             else:
-                import tempfile
+                if self.ctx.is_main:
+                    import tempfile
 
-                adapter = Path(tempfile.mkdtemp(prefix=".adapter.", dir=self.out))
-                self.backbone_peft.save_pretrained(adapter)
+                    adapter = Path(tempfile.mkdtemp(prefix=".adapter.", dir=self.out))
+                    self.backbone_peft.save_pretrained(adapter)
                 self.emb.backbone = self.backbone_peft.unload()
-                self.emb.attach_adapter(adapter)
+                if adapter is not None:
+                    self.emb.attach_adapter(adapter)
             self.backbone_peft = None
-        if self.ctx.is_main:
-            self.emb.save_pretrained(dest)
-            summary = {
-                "steps": self.state.global_step,
-                "stages": [s.name for s in self.cfg.stages],
-                "bad_steps": self.state.bad_steps,
-                "versions": _versions(),
-            }
-            write_atomic(dest / "training.json", json.dumps(summary, indent=2) + "\n")
-        self.ctx.barrier()
+
+        def write() -> None:
+            import shutil
+
+            try:
+                self.emb.save_pretrained(dest)
+                summary = {
+                    "steps": self.state.global_step,
+                    "stages": [s.name for s in self.cfg.stages],
+                    "bad_steps": self.state.bad_steps,
+                    "bad_lines": self.state.bad_lines,
+                    "versions": _versions(),
+                }
+                write_atomic(dest / "training.json", json.dumps(summary, indent=2) + "\n")
+            finally:
+                if adapter is not None:
+                    shutil.rmtree(adapter, ignore_errors=True)
+
+        self._on_main(write)
         return dest
 
 
