@@ -268,7 +268,8 @@ def test_leakage_filter_sentences_and_titles():
     f = LeakageFilter.from_texts(evals, titles=["Aardvark", "New_York City"])
     leak = Record.of({"text": "Intro. THE COMMITTEE approved the new budget, for the city schools on Monday!"}, "g")
     near = Record.of({"text": "The committee approved the new budget for the town schools on Monday."}, "g")
-    short = Record.of({"query": "Short one.", "positive": "Stocks fell.", "negatives": []}, "g")
+    short = Record.of({"query": "Short one.", "positive": "Stocks rose.", "negatives": []}, "g")
+    whole = Record.of({"query": "a word", "positive": "Stocks, fell!", "negatives": []}, "g")
     in_negs = Record.of(
         {
             "query": "q",
@@ -281,12 +282,13 @@ def test_leakage_filter_sentences_and_titles():
     titled2 = Record.of({"text": "Anything at all about this city goes here."}, "g", title="New York City")
     assert f.leaks(leak) == "sentence"  # case, punctuation and spacing do not hide a copied sentence
     assert f.leaks(near) is None
-    assert f.leaks(short) is None  # sentences under 8 words never count
+    assert f.leaks(short) is None  # sentences under 8 words inside a longer evaluation text never count
+    assert f.leaks(whole) == "text"  # ... but a training text equal to a whole evaluation text does
     assert f.leaks(in_negs) == "sentence"
     assert f.leaks(titled) == "title" and f.leaks(titled2) == "title"
-    kept, dropped = f.apply([leak, near, short, titled, titled2])
+    kept, dropped = f.apply([leak, near, short, whole, titled, titled2])
     assert kept == [near, short]
-    assert dropped == {"title": 2, "sentence": 1, "pages": 2}
+    assert dropped == {"title": 2, "text": 1, "sentence": 1, "pages": 2}
 
 
 def test_eval_index_reports_missing_packages(caplog):
@@ -501,7 +503,7 @@ def test_build_writes_files_manifest_and_readme(tmp_path, fake_registry):
     m = build_mod.build(out, seed=3, cache=tmp_path / "cache")
     assert m["run"]["fake-text"]["status"] == "built"
     c = m["corpora"]["fake-text"]
-    assert c["counts"]["parsed"] == 301 and c["counts"]["dropped_leakage_sentence"] == 1
+    assert c["counts"]["parsed"] == 301 and c["counts"]["dropped_leakage_text"] == 1  # the whole eval sentence
     assert c["counts"]["train"] + c["counts"]["valid"] == 300 and c["counts"]["valid"] > 0
     train = read_jsonl(out / "fake-text.train.jsonl")
     assert len(train) == c["counts"]["train"] and set(train[0]) == {"text"}

