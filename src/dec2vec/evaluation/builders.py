@@ -58,15 +58,23 @@ def stratified_split(
     items: Sequence[T], label: Callable[[T], str], fraction: float, r: random.Random
 ) -> tuple[list[T], list[T]]:
     """(train, test) with ``round(fraction * n)`` of each label's ``n`` items in test; input order kept."""
+    test = _draw_per_label(items, label, lambda n: round(fraction * n), r)
+    return [it for i, it in enumerate(items) if i not in test], [it for i, it in enumerate(items) if i in test]
+
+
+def _draw_per_label(
+    items: Sequence[T], label: Callable[[T], str], count: Callable[[int], int], r: random.Random
+) -> set[int]:
+    """Indices of ``count(n)`` items drawn at random from each label's ``n`` (labels in sorted order)."""
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         by_label[label(it)].append(i)
-    test: set[int] = set()
+    drawn: set[int] = set()
     for lab in sorted(by_label):
         idx = by_label[lab]
         r.shuffle(idx)
-        test.update(idx[: round(fraction * len(idx))])
-    return [it for i, it in enumerate(items) if i not in test], [it for i, it in enumerate(items) if i in test]
+        drawn.update(idx[: count(len(idx))])
+    return drawn
 
 
 def group_split(
@@ -81,14 +89,7 @@ def group_split(
 
 def per_label(items: Sequence[T], label: Callable[[T], str], k: int, r: random.Random) -> list[T]:
     """At most ``k`` items of each label, drawn at random; input order kept."""
-    by_label: dict[str, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        by_label[label(it)].append(i)
-    keep: set[int] = set()
-    for lab in sorted(by_label):
-        idx = by_label[lab]
-        r.shuffle(idx)
-        keep.update(idx[:k])
+    keep = _draw_per_label(items, label, lambda n: k, r)
     return [it for i, it in enumerate(items) if i in keep]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import Dec2VecError
+from ..io import atomic_path
 
 LATEST = "latest"
 
@@ -41,16 +42,12 @@ class TrainingState:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
+    """``io.atomic_path`` plus an fsync, since ``latest`` must never name data still in the page cache."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
