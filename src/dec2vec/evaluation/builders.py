@@ -30,16 +30,16 @@ CANDIDATES = 20
 class QuickSizes:
     """Sizes of the quick variants (upper bounds: a smaller source gives what it has)."""
 
-    vital_train_per_label: int = 16
-    vital_test_per_label: int = 20
-    reviews_train_per_label: int = 100
-    reviews_test_per_label: int = 100
-    clustering_per_label: int = 30
-    wiki_queries: int = 100
-    wiki_corpus: int = 1000  # the queries' relevant documents plus random others
-    news_queries: int = 100
-    news_corpus: int = 300
-    rerank_queries: int = 50
+    vital_train_per_label: int = 8  # the quick clustering set is these texts plus the quick test ones
+    vital_test_per_label: int = 6
+    reviews_train_per_label: int = 8  # = mteb's samples_per_label in the quick settings: all are used
+    reviews_test_per_label: int = 50
+    wiki_queries: int = 20
+    wiki_corpus: int = 120  # relevant documents, the quick reranking candidates, then random others
+    news_queries: int = 20
+    news_corpus: int = 40
+    rerank_queries: int = 5  # the first quick retrieval queries, so a quick run embeds their documents once
+    lee_documents: int = 30  # quick STS: every pair among these (435)
 
 
 QUICK = QuickSizes()
@@ -105,15 +105,26 @@ def sample(items: Sequence[T], k: int, r: random.Random) -> list[T]:
 def lee_sts(texts: list[str], matrix: list[list[float]], seed: int, quick: QuickSizes | None = None) -> Built:
     """Every pair i < j of non-empty documents, scored by the upper triangle of the mean-rating matrix.
 
-    The quick variant is the full task: 50 documents are already cheap to embed.
+    The quick variant keeps every pair among ``lee_documents`` randomly chosen documents.
     """
     quick = quick or QUICK  # read at call time, so a changed QUICK applies
     keep = [i for i, t in enumerate(texts) if t.strip()]
-    new = {old: new for new, old in enumerate(keep)}
-    pairs = [(new[i], new[j], matrix[i][j]) for i in keep for j in keep if i < j]
-    data = STSData(texts=[texts[i].strip() for i in keep], pairs=pairs)
-    stats = {"documents": len(keep), "pairs": len(pairs), "dropped_empty": len(texts) - len(keep)}
-    return data, data, stats
+
+    def make(docs: list[int]) -> STSData:
+        new = {old: new for new, old in enumerate(docs)}
+        pairs = [(new[i], new[j], matrix[i][j]) for i in docs for j in docs if i < j]
+        return STSData(texts=[texts[i].strip() for i in docs], pairs=pairs)
+
+    full = make(keep)
+    small = make(sorted(sample(keep, quick.lee_documents, rng(seed, "lee-sts", "quick"))))
+    stats = {
+        "documents": len(keep),
+        "pairs": len(full.pairs),
+        "dropped_empty": len(texts) - len(keep),
+        "quick_documents": len(small.texts),
+        "quick_pairs": len(small.pairs),
+    }
+    return full, small, stats
 
 
 # ---------------------------------------------------------------------------------------------- Vital Articles
@@ -151,14 +162,21 @@ def vital_classification(articles: Sequence[WikiArticle], seed: int, quick: Quic
 
 
 def vital_clustering(articles: Sequence[WikiArticle], seed: int, quick: QuickSizes | None = None) -> Built:
-    """Every labelled lead summary with its topic."""
-    quick = quick or QUICK  # read at call time, so a changed QUICK applies
+    """Every labelled lead summary with its topic.
+
+    The quick variant clusters exactly the quick classification texts (train and test), so a quick
+    run embeds them once for both tasks (the two tasks share their instruction too).
+    """
     items = labelled(articles)
-    q = per_label(items, lambda a: a.topic, quick.clustering_per_label, rng(seed, "vital-topic-clustering", "quick"))
-    stats = {"texts": len(items), "classes": len({a.topic for a in items}), "quick_texts": len(q)}
+    _, q, _ = vital_classification(articles, seed, quick)
+    stats = {
+        "texts": len(items),
+        "classes": len({a.topic for a in items}),
+        "quick_texts": len(q.train_texts) + len(q.test_texts),
+    }
     return (
         ClusteringData([a.extract for a in items], [a.topic for a in items]),
-        ClusteringData([a.extract for a in q], [a.topic for a in q]),
+        ClusteringData(q.train_texts + q.test_texts, q.train_labels + q.test_labels),
         stats,
     )
 
@@ -176,6 +194,30 @@ def _description_queries(articles: Sequence[WikiArticle]) -> tuple[list[WikiArti
     return queries, stats
 
 
+def _quick_wiki_queries(queries: Sequence[WikiArticle], seed: int, quick: QuickSizes) -> list[WikiArticle]:
+    """The quick retrieval queries; the quick reranking task takes the first ``rerank_queries`` of them."""
+    return sample(queries, quick.wiki_queries, rng(seed, "wiki-description-retrieval", "quick-queries"))
+
+
+def _candidates(
+    queries: Sequence[WikiArticle], with_summary: Sequence[WikiArticle]
+) -> tuple[dict[str, list[str]], int]:
+    """BM25's top ``CANDIDATES`` summaries per query, the relevant one put in place of the last when
+    missed, listed by id (not rank); and how many queries BM25 answered on its own."""
+    titles = [a.title for a in with_summary]
+    top = bm25_top_k([a.description for a in queries], [a.extract for a in with_summary], k=CANDIDATES)
+    out: dict[str, list[str]] = {}
+    hits = 0
+    for a, ranked in zip(queries, top, strict=True):
+        docs = [titles[i] for i in ranked]
+        if a.title in docs:
+            hits += 1
+        else:
+            docs[-1] = a.title
+        out[f"q:{a.title}"] = sorted(docs)
+    return out, hits
+
+
 def wiki_retrieval(articles: Sequence[WikiArticle], seed: int, quick: QuickSizes | None = None) -> Built:
     """Short description → the lead summary of its own page, over every page's summary (ids: titles)."""
     quick = quick or QUICK  # read at call time, so a changed QUICK applies
@@ -185,12 +227,13 @@ def wiki_retrieval(articles: Sequence[WikiArticle], seed: int, quick: QuickSizes
     full = RetrievalData(
         {f"q:{a.title}": a.description for a in queries}, corpus, {f"q:{a.title}": {a.title: 1} for a in queries}
     )
-    q_queries = sample(queries, quick.wiki_queries, rng(seed, name, "quick-queries"))
-    gold = {a.title for a in q_queries}
+    q_queries = _quick_wiki_queries(queries, seed, quick)
+    candidates, _ = _candidates(q_queries[: quick.rerank_queries], [a for a in articles if a.extract])
+    must = {a.title for a in q_queries} | {t for docs in candidates.values() for t in docs}
     others = sample(
-        [t for t in corpus if t not in gold], max(0, quick.wiki_corpus - len(gold)), rng(seed, name, "quick-corpus")
+        [t for t in corpus if t not in must], max(0, quick.wiki_corpus - len(must)), rng(seed, name, "quick-corpus")
     )
-    keep = gold | set(others)
+    keep = must | set(others)
     q_corpus = {t: text for t, text in corpus.items() if t in keep}
     small = RetrievalData(
         {f"q:{a.title}": a.description for a in q_queries}, q_corpus, {f"q:{a.title}": {a.title: 1} for a in q_queries}
@@ -210,20 +253,9 @@ def wiki_reranking(articles: Sequence[WikiArticle], seed: int, quick: QuickSizes
     the relevant summary put in place of the last when BM25 missed it. Candidates are listed by id,
     not by BM25 rank, so their order says nothing about relevance."""
     quick = quick or QUICK  # read at call time, so a changed QUICK applies
-    name = "wiki-description-reranking"
     with_summary = [a for a in articles if a.extract]
-    titles = [a.title for a in with_summary]
     queries, qstats = _description_queries(articles)
-    top = bm25_top_k([a.description for a in queries], [a.extract for a in with_summary], k=CANDIDATES)
-    candidates: dict[str, list[str]] = {}
-    hits = 0
-    for a, ranked in zip(queries, top, strict=True):
-        docs = [titles[i] for i in ranked]
-        if a.title in docs:
-            hits += 1
-        else:
-            docs[-1] = a.title
-        candidates[f"q:{a.title}"] = sorted(docs)
+    candidates, hits = _candidates(queries, with_summary)
 
     def make(qs: Sequence[WikiArticle]) -> RerankingData:
         cand = {f"q:{a.title}": candidates[f"q:{a.title}"] for a in qs}
@@ -236,7 +268,7 @@ def wiki_reranking(articles: Sequence[WikiArticle], seed: int, quick: QuickSizes
         )
 
     full = make(queries)
-    small = make(sample(queries, quick.rerank_queries, rng(seed, name, "quick-queries")))
+    small = make(_quick_wiki_queries(queries, seed, quick)[: quick.rerank_queries])
     stats = {
         "queries": len(queries),
         "candidates_per_query": CANDIDATES,

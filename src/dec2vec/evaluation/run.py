@@ -1,0 +1,395 @@
+"""``dec2vec eval``: every model through every task with mteb, plus cost and generation retention.
+
+Models are loaded one at a time. Each (model, task) result is written to a result cache as soon as
+it is computed, keyed by the model's weights digest, the task file's sha256, the settings and the
+library versions: an interrupted run resumes where it stopped, and the baselines that every report
+carries (LSA, MiniLM, each untrained recipe) are computed once per machine, not once per report.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import inspect
+import json
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..models import cache_home
+from ..recipes import recipe_names
+from . import mteb_tasks
+from .datasets import eval_dir, file_name, load_task, read_manifest, task_names
+from .encoders import LSA, MINILM, EmbedderModel, MtebEncoder, load_model
+from .tasks import TaskData
+
+log = logging.getLogger(__name__)
+
+REVISION = 2  # of how scores are computed here; part of every result-cache key
+PLOT_TASK = "vital-topic-clustering"  # the labelled set drawn in the t-SNE figure
+
+
+def default_baselines() -> list[str]:
+    """What every report carries: LSA, MiniLM, and each registered recipe untrained on the default models."""
+    return [LSA, MINILM, *recipe_names()]
+
+
+@dataclass
+class EvalConfig:
+    models: list[str]
+    tasks: list[str] = field(default_factory=lambda: ["quick"])
+    baselines: list[str] = field(default_factory=default_baselines)
+    out: Path = Path("eval-report")
+    quick: bool = False  # run named dec2vec tasks in their quick variant
+    instructions: bool = True
+    generation: bool = True
+    plots: bool = True
+    device: str | None = None
+    cache_dir: Path | None = None  # results cache; default $DEC2VEC_HOME/eval-results
+    use_cache: bool = True  # False: recompute every result (and replace the cached ones)
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    name: str
+    type: str  # sts, classification, ... or the MTEB type of a hub task
+    quick: bool
+    data: TaskData | None  # None for a hub task
+    sha256: str | None
+    hub: Any = None  # the loaded mteb task of a hub task
+
+
+def resolve_tasks(spec: Sequence[str], quick: bool = False) -> list[tuple[str, bool]]:
+    """``all`` | ``quick`` | names (dec2vec tasks, else MTEB hub tasks) -> [(name, quick)]."""
+    if not spec:
+        raise InputError("no tasks given: use --tasks all, --tasks quick or task names")
+    out: list[tuple[str, bool]] = []
+    for s in spec:
+        if s in ("all", "quick"):
+            out += [(n, s == "quick" or quick) for n in task_names()]
+        else:
+            out.append((s, quick))
+    seen: set[tuple[str, bool]] = set()
+    return [t for t in out if not (t in seen or seen.add(t))]
+
+
+def plan_tasks(spec: Sequence[str], quick: bool) -> list[TaskPlan]:
+    ours = set(task_names())
+    plans = []
+    for name, q in resolve_tasks(spec, quick):
+        if name in ours:
+            data = load_task(name, quick=q)
+            entry = read_manifest(eval_dir()).get("tasks", {}).get(name, {})
+            sha = entry.get("files", {}).get(file_name(name, q), {}).get("sha256")
+            plans.append(TaskPlan(name, data.type, q, data, sha))
+        else:
+            task = mteb_tasks.hub_task(name)
+            try:  # fail before any model is loaded, not after an hour of other tasks
+                task.load_data()
+            except Exception as e:
+                raise InputError(
+                    f"MTEB task '{name}' needs its data from the Hugging Face hub, which could not be read "
+                    f"(offline?): {type(e).__name__}: {e}"
+                ) from e
+            plans.append(TaskPlan(name, task.metadata.type, False, None, None, task))
+    return plans
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+    import platform
+
+    out = {"python": platform.python_version()}
+    for pkg in ("dec2vec", "mteb", "torch", "transformers", "scikit-learn", "numpy", "datasets"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def machine(device: str | None) -> dict[str, str]:
+    import os
+    import platform
+
+    import torch
+
+    from ..engine import pick_device
+
+    dev = pick_device(device)
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "device": str(dev),
+        "cpu": cpu,
+        "cpu_count": str(os.cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
+    }
+    if dev.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+class ResultCache:
+    """One JSON file per key under ``folder``; written atomically, a damaged file counts as missing."""
+
+    def __init__(self, folder: Path | None, reuse: bool = True) -> None:
+        self.folder = folder or cache_home() / "eval-results"
+        self.reuse = reuse  # False: recompute everything; new results still replace the cached ones
+
+    @staticmethod
+    def key(**parts: Any) -> str:
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.folder / f"{key}.json"
+        if not self.reuse or not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        from ..corpora.records import write_text
+
+        write_text(self.folder / f"{key}.json", json.dumps(value, default=float) + "\n")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _quiet_libraries() -> None:
+    """mteb and datasets print a progress bar per corpus chunk; our own progress lines replace them."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    logging.getLogger("mteb").setLevel(logging.WARNING)
+
+
+def _mteb_task(plan: TaskPlan, settings: mteb_tasks.Settings) -> Any:
+    if plan.data is not None:
+        return mteb_tasks.to_mteb(plan.data, settings)
+    return plan.hub
+
+
+def evaluate_task(encoder: MtebEncoder, plan: TaskPlan, settings: mteb_tasks.Settings) -> dict[str, Any]:
+    """Run one task through mteb; returns the test split's score dict (mteb's keys)."""
+    import mteb
+
+    if plan.data is not None:
+        encoder.prepare(plan.data.texts())
+    task = _mteb_task(plan, settings)
+    try:
+        res = mteb.evaluate(
+            encoder,
+            task,
+            cache=None,
+            show_progress_bar=False,
+            encode_kwargs={"batch_size": 64, "show_progress_bar": False},
+            overwrite_strategy="always",
+        )
+    except Exception as e:
+        if plan.data is None:
+            raise InputError(
+                f"MTEB task '{plan.name}' could not run (its data comes from the Hugging Face hub): {e}"
+            ) from e
+        raise
+    tr = res.task_results[0]
+    split = "test" if "test" in tr.scores else next(iter(tr.scores))
+    scores = dict(tr.scores[split][0])
+    return {k: v for k, v in scores.items() if isinstance(v, int | float | str) or v is None}
+
+
+def _plot_texts(plans: list[TaskPlan]) -> tuple[list[str], list[str]] | None:
+    """The labelled texts drawn in the t-SNE figure: the quick clustering set (154 summaries)."""
+    data = load_task(PLOT_TASK, quick=True).data
+    return list(data.texts), list(data.labels)  # type: ignore[union-attr]
+
+
+def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
+    """Evaluate every model on every task; writes results.json, report.md and plots to ``cfg.out``."""
+    from . import report
+
+    t_start = time.perf_counter()
+    _quiet_libraries()
+    warnings.filterwarnings("ignore", message=".*(ill-defined|zero_division).*")  # sklearn, tiny quick test sets
+    plans = plan_tasks(cfg.tasks, cfg.quick)
+    quick_suite = all(p.quick for p in plans if p.data is not None) and any(p.data is not None for p in plans)
+    settings = mteb_tasks.settings_for(quick_suite)
+    specs = list(dict.fromkeys([*cfg.baselines, *cfg.models]))
+    if not specs:
+        raise InputError("no models to evaluate: give --models and/or --baselines")
+    cache = ResultCache(cfg.cache_dir, cfg.use_cache)
+    instructions = mteb_tasks.INSTRUCTIONS if cfg.instructions else {}
+    import mteb
+
+    common = {"settings": settings.to_json(), "mteb": mteb.__version__, "revision": REVISION}
+    texts_labels = _plot_texts(plans) if cfg.plots else None
+    results: list[dict[str, Any]] = []
+    cached = 0
+    steps, step = len(specs) * len(plans), 0
+    say(
+        f"dec2vec eval: {len(specs)} models x {len(plans)} tasks "
+        f"({'quick' if quick_suite else 'full'} settings) -> {cfg.out}"
+    )
+    for spec in specs:
+        t_load = time.perf_counter()
+        model = load_model(spec, text_tokens=settings.max_length, device=cfg.device)
+        encoder = MtebEncoder(model, instructions)
+        ident = model.identity()
+        entry: dict[str, Any] = {"spec": spec, **model.describe(), "identity": ident, "tasks": {}, "load_seconds": 0.0}
+        entry["load_seconds"] = round(time.perf_counter() - t_load, 2)
+        for plan in plans:
+            step += 1
+            key = cache.key(
+                model=ident,
+                task=plan.name,
+                quick=plan.quick,
+                data=plan.sha256,
+                **common,
+                instruction=instructions.get(plan.name) if model.uses_instructions else None,
+            )
+            hit = cache.get(key) if plan.data is not None else None
+            if plan.data is None and model.fits_per_task:
+                entry["tasks"][plan.name] = {
+                    "type": plan.type,
+                    "quick": False,
+                    "main_score": None,
+                    "skipped": "LSA fits on a dec2vec task's texts; not run on hub tasks",
+                }
+                say(f"[{step}/{steps}] {model.name} · {plan.name}: skipped (LSA runs on dec2vec tasks only)")
+                continue
+            if hit is None:
+                before = (encoder.cost.texts, encoder.cost.tokens, encoder.cost.seconds)
+                t0 = time.perf_counter()
+                scores = evaluate_task(encoder, plan, settings)
+                hit = {
+                    "scores": scores,
+                    "main_score": float(scores["main_score"]),
+                    "main_metric": scores.get("main_score_name") or mteb_tasks.MAIN_SCORE.get(plan.type, "main_score"),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "embedded": {
+                        "texts": encoder.cost.texts - before[0],
+                        "tokens": encoder.cost.tokens - before[1],
+                        "seconds": round(encoder.cost.seconds - before[2], 3),
+                    },
+                }
+                if plan.data is not None:
+                    cache.put(key, hit)
+                how = f"{hit['seconds']:.1f} s"
+            else:
+                how = "cached"
+                cached += 1
+            entry["tasks"][plan.name] = {"type": plan.type, "quick": plan.quick, **hit}
+            say(f"[{step}/{steps}] {model.name} · {plan.name}: {hit['main_score']:.4f} ({how})")
+        entry["cost"] = _cost(entry["tasks"])
+        if cfg.plots and texts_labels is not None:
+            entry["plot_embeddings"] = _plot_embeddings(cache, encoder, ident, texts_labels[0], instructions, common)
+        if cfg.generation and isinstance(model, EmbedderModel):
+            entry["generation"] = _generation(cache, model, quick_suite, say)
+        results.append(entry)
+        del encoder, model
+        gc.collect()
+    out = {
+        "suite": "quick" if quick_suite else "full",
+        "tasks": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "quick": p.quick,
+                "sha256": p.sha256,
+                "stats": p.data.stats if p.data else None,
+            }
+            for p in plans
+        ],
+        "settings": settings.to_json(),
+        "instructions": instructions,
+        "versions": versions(),
+        "machine": machine(cfg.device),
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        "cached_results": cached,
+        "compute_seconds": round(
+            sum(t.get("seconds", 0.0) for m in results for t in m["tasks"].values())
+            + sum(m.get("generation", {}).get("seconds", 0.0) for m in results),
+            1,
+        ),
+        "models": results,
+    }
+    report.write(out, cfg.out, texts_labels[1] if texts_labels else None, plots=cfg.plots)
+    say(f"wrote {cfg.out / 'report.md'} ({out['wall_seconds']:.0f} s)")
+    return out
+
+
+def _cost(tasks: dict[str, Any]) -> dict[str, float | int | None]:
+    done = [t["embedded"] for t in tasks.values() if "embedded" in t]
+    texts = sum(t["texts"] for t in done)
+    tokens = sum(t["tokens"] for t in done)
+    seconds = sum(t["seconds"] for t in done)
+    return {
+        "texts": texts,
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_text": round(tokens / texts, 1) if texts and tokens else None,
+        "texts_per_second": round(texts / seconds, 1) if seconds > 0 else None,
+    }
+
+
+def _plot_embeddings(
+    cache: ResultCache,
+    encoder: MtebEncoder,
+    ident: str,
+    texts: list[str],
+    instructions: dict[str, str],
+    common: dict[str, Any],
+) -> list[list[float]]:
+    instruction = encoder.instruction(PLOT_TASK, "Clustering", None)
+    key = cache.key(model=ident, plot=texts, instruction=instruction, **common)
+    hit = cache.get(key)
+    if hit is None:
+        encoder.prepare(texts)  # LSA: fit on the plotted texts themselves, as for a task
+        vecs = encoder.embed(texts, instruction)
+        hit = {"embeddings": np.round(vecs.astype(np.float64), 6).tolist()}
+        cache.put(key, hit)
+    return hit["embeddings"]
+
+
+def _generation(cache: ResultCache, model: EmbedderModel, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    from . import generation
+
+    emb = model.embedder
+    key = cache.key(
+        backbone=_backbone_digest(emb),
+        generation=1,
+        quick=quick,
+        texts=generation.QUICK_TEXTS if quick else generation.FULL_TEXTS,
+        source=inspect.getsource(generation),  # any change to how it is measured invalidates the cache
+    )
+    hit = cache.get(key)
+    if hit is None:
+        hit = generation.generation_retention(emb, quick=quick).to_json()
+        cache.put(key, hit)
+    say(f"      {model.name} · generation: perplexity {hit['perplexity']:.2f} on {hit['tokens']} held-out tokens")
+    return hit
+
+
+def _backbone_digest(emb: Any) -> str:
+    from .encoders import tensors_digest
+
+    return tensors_digest(emb.backbone, {"kind": "backbone"})
