@@ -1,7 +1,10 @@
 """The main job on the default models: embed a corpus with every recipe, search it, and generate.
 
 Run with `make demo`. The recipes here are untrained (training comes with `dec2vec train`), so the
-rankings show the plumbing and cost of each method, not its trained quality.
+rankings show the plumbing and cost of each method, not its trained quality. The last part builds a
+persistent LanceDB index of 300 Wikipedia Vital Articles summaries in $DEC2VEC_HOME/demo-index (a
+few minutes on 2 CPU cores the first time; a rerun finds nothing to do), searches it, and answers a
+question from it with the same model's LM head.
 """
 
 import subprocess
@@ -14,6 +17,7 @@ import numpy as np
 from transformers.utils import logging as hf_logging
 
 from dec2vec import Embedder, recipe_names
+from dec2vec.models import cache_home
 
 hf_logging.disable_progress_bar()
 
@@ -26,6 +30,13 @@ CORPUS = [
     "The recipe needs two cups of flour and a pinch of salt.",
 ]
 QUERIES = ["Which famous landmark is in France?", "How do plants make food?", "birds that cannot fly"]
+VITAL_N = 300  # summaries indexed: ~57k echo tokens, a few minutes on 2 CPU cores
+SEARCHES = [  # (query, the article that answers it); untrained, the answer is not always first
+    ("Who wrote Pride and Prejudice?", "Pride and Prejudice"),
+    ("What is the largest toothed whale?", "Sperm whale"),
+    ("Which dam is on the Colorado River?", "Hoover Dam"),
+]
+QUESTION = "What is the tallest mountain in North America?"
 
 
 def main() -> None:
@@ -33,8 +44,11 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "dec2vec.cli", "recipes"], check=True)
 
     print("\n== every recipe on SmolLM2-135M-Instruct (+ all-MiniLM-L6-v2 for causal2vec), untrained")
+    emb_for_index = None
     for name in recipe_names():
         emb = Embedder.from_recipe(name)
+        if name == "echo":  # untrained, echo retrieves best (docs/EVALUATION.md): it builds the index below
+            emb_for_index = emb
         t = time.perf_counter()
         docs = emb.encode(CORPUS)
         qs = emb.encode(QUERIES, instruction="Given a question, retrieve the passage that answers it")
@@ -81,6 +95,38 @@ def main() -> None:
         emb.save_pretrained(Path(tmp) / "c2v")
         again = Embedder.from_pretrained(Path(tmp) / "c2v")
         print(f"saved and reloaded: identical embeddings: {np.array_equal(again.encode(CORPUS), emb.encode(CORPUS))}")
+
+    assert emb_for_index is not None
+    index_demo(emb_for_index)
+
+
+def index_demo(emb: Embedder) -> None:
+    """Index Vital Articles summaries (incremental: a rerun embeds nothing), then search and ask."""
+    from dec2vec.search import Index, ask
+    from dec2vec.search.vital import FILE_NAME, write_vital_corpus
+
+    db = cache_home() / "demo-index"
+    print(f"\n== a persistent index of {VITAL_N} Wikipedia Vital Articles summaries ({emb.config.recipe}) in {db}")
+    corpus = write_vital_corpus(db / "sources" / FILE_NAME, VITAL_N)
+    index = Index(db, emb, model_ref=emb.config.recipe)
+    report = index.build([corpus], progress=lambda m: print("  " + m, flush=True))
+    print(report.summary())
+    if report.chunks_embedded:
+        print(
+            f"  {report.chunks_embedded / report.embed_seconds:.2f} chunks/s, "
+            f"{report.tokens_embedded / report.embed_seconds:.0f} tokens/s while embedding"
+        )
+    for query, answer in SEARCHES:
+        hits = index.search(query, k=50)
+        rank = next((i for i, h in enumerate(hits, start=1) if h.title == answer), None)
+        print(f"\nsearch {query!r}: the answer's article {answer!r} ranks {rank or '> 50'}")
+        for i, h in enumerate(hits[:3], start=1):
+            print(f"  {i}. {h.score:.4f}  {h.title}: {h.text[:90]}…")
+    t = time.perf_counter()
+    result = ask(index, QUESTION, k=3, max_new_tokens=48)
+    print(f"\nask {QUESTION!r} ({time.perf_counter() - t:.1f}s):\n  {result.text}")
+    print("  sources: " + "; ".join(f"[{i}] {h.title}" for i, h in enumerate(result.sources, start=1)))
+    print(f'same from the shell: dec2vec search --db {db} "{SEARCHES[0][0]}"; dec2vec ask --db {db} "{QUESTION}"')
 
 
 if __name__ == "__main__":

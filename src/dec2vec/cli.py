@@ -1,4 +1,4 @@
-"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models."""
+"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models, serve, index, search, ask."""
 
 from __future__ import annotations
 
@@ -275,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--force", action="store_true", help="rebuild even if the outputs are up to date")
     data.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     data.set_defaults(func=cmd_data)
+
+    from .search.commands import register as register_search
+    from .serving.commands import register as register_serve
+
+    register_serve(sub)
+    register_search(sub)
     return p
 
 

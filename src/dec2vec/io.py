@@ -70,6 +70,15 @@ def read_texts(path: str | os.PathLike[str], field: str = "text") -> TextFile:
     return TextFile(texts, lines, p)
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
+
+
 @contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
     """A temporary path beside ``dest`` that replaces it only if the block succeeds."""
@@ -78,6 +87,9 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file 0600; give it the mode a plain open() would (or the replaced file's)
+        mode = dest.stat().st_mode & 0o777 if dest.exists() else 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

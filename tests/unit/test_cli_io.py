@@ -123,6 +123,18 @@ def test_write_is_atomic_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.npy"]
 
 
+def test_atomic_write_gets_ordinary_file_mode(tmp_path):
+    """mkstemp's private 0600 must not leak into outputs; a replaced file keeps its own mode."""
+    from dec2vec import io
+
+    fresh = tmp_path / "fresh.npy"
+    write_embeddings(fresh, np.ones((1, 2), dtype=np.float32))
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~io._UMASK != 0o600
+    fresh.chmod(0o640)
+    write_embeddings(fresh, np.ones((1, 2), dtype=np.float32))
+    assert fresh.stat().st_mode & 0o777 == 0o640
+
+
 def test_non_utf8_line(tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"the cat\nbad \xff byte\n")

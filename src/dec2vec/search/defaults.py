@@ -1,0 +1,8 @@
+"""Defaults shared by the API and the CLI (kept import-light: ``dec2vec --help`` reads them)."""
+
+DEFAULT_MODEL = "echo"  # for a new index from the CLI: untrained, echo retrieves best (docs/EVALUATION.md)
+DEFAULT_INSTRUCTION = "Given a question, retrieve passages that answer it"
+DEFAULT_BATCH = 128  # chunks embedded and committed together: the most a crash can cost
+DEFAULT_K = 4  # sources for ask
+DEFAULT_MAX_NEW_TOKENS = 128
+DEFAULT_CONTEXT_TOKENS = 2048  # prompt + answer: well under SmolLM2's 8192, and quick on a CPU
