@@ -1,1 +1,1 @@
-"""Bridges to other libraries (sentence-transformers)."""
+"""Bridges to other libraries: sentence-transformers (``sentence_transformers``), Ray Data (``ray``)."""
