@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.dec2vec-setup
 
-.PHONY: setup demo test unit lint data eval-quick bench-cpu bench-train clean
+.PHONY: setup demo test unit lint data eval-quick bench-quick bench-cpu bench-gpu-inputs bench-train clean
 
 setup: $(STAMP)
 
@@ -41,8 +41,22 @@ data: setup
 eval-quick: setup
 	$(VENV)/bin/dec2vec eval --tasks quick --out docs/eval/quick
 
+bench-quick: setup
+	$(VENV)/bin/dec2vec bench --quick
+
+# the CPU table of docs/BENCHMARKS.md (about 20 minutes on 2 cores)
 bench-cpu: setup
-	$(PY) benchmarks/encode_speed.py --n 1000 --out docs/BENCHMARKS.md
+	$(VENV)/bin/dec2vec bench --n 200 --sweep-n 32 --out docs/bench/cpu
+
+# what benchmarks/gpu_suite.sh needs on a GPU machine without the model packages (configs, tokenizers, texts)
+bench-gpu-inputs: setup
+	mkdir -p .bench/smollm2 .bench/minilm
+	cd "$$($(PY) -c 'from dec2vec import models; print(models.resolve("smollm2-135m-instruct"))')" && \
+		cp config.json tokenizer.json tokenizer_config.json chat_template.jinja generation_config.json $(CURDIR)/.bench/smollm2/
+	cd "$$($(PY) -c 'from dec2vec import models; print(models.resolve("all-minilm-l6-v2"))')" && \
+		cp -r config.json tokenizer.json tokenizer_config.json special_tokens_map.json vocab.txt modules.json \
+		sentence_bert_config.json config_sentence_transformers.json 1_Pooling $(CURDIR)/.bench/minilm/
+	$(VENV)/bin/dec2vec bench --write-texts .bench/texts-20k.jsonl --n 20000
 
 bench-train: data
 	$(PY) benchmarks/train_speed.py --out docs/BENCHMARKS.md

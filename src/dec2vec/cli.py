@@ -1,4 +1,4 @@
-"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models, serve, index, search, ask."""
+"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models, serve, index, search, ask, bench."""
 
 from __future__ import annotations
 
@@ -66,6 +66,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise InputError("--input needs --output FILE (.npy, .jsonl, .parquet) or --json")
     if args.output:
         check_output_path(args.output)  # fail before a long job, not after
+    if args.chunk_size < 1:
+        raise InputError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    if args.input and not args.json:
+        return _embed_file(args)
     source = read_texts(args.input, field=args.field) if args.input else None
     texts = source.texts if source else validate_texts(list(args.texts))
     emb = _load(args.model, args.device, args.dtype)
@@ -98,6 +102,42 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"wrote {len(texts)} embeddings of dimension {vectors.shape[1]} to {args.output}", file=sys.stderr)
     if args.json or not args.output:
         print(json.dumps(vectors.tolist()))
+    return 0
+
+
+def _embed_file(args: argparse.Namespace) -> int:
+    """--input to --output as a stream: flat memory for any file size (checked first, written atomically)."""
+    from .io import EmbeddingWriter, count_texts, iter_texts, line_of
+
+    n = count_texts(args.input, args.field)  # every line checked before the model loads
+    emb = _load(args.model, args.device, args.dtype)
+    keep_texts = args.output.endswith((".jsonl", ".parquet"))
+    cut: list[int] = []
+    try:
+        with EmbeddingWriter(args.output, n, emb.embedding_dim, with_texts=keep_texts) as writer:
+            blocks = emb.encode_iter(
+                (text for _, text in iter_texts(args.input, args.field)),
+                instruction=args.instruction,
+                normalize=not args.no_normalize,
+                chunk_size=args.chunk_size,
+                truncate=not args.no_truncate,
+                max_tokens=args.max_tokens,
+                show_progress=n >= 100,
+                total=n,
+                on_truncated=cut.extend,
+            )
+            texts = iter_texts(args.input, args.field) if keep_texts else None  # a second lazy pass for the rows
+            for block in blocks:
+                rows = [next(texts)[1] for _ in range(len(block))] if texts is not None else None
+                writer.write(block, rows)
+    except InputError as e:
+        if e.index is not None:
+            raise InputError(f"{args.input}:{line_of(args.input, e.index, args.field)}: {e}") from None
+        raise
+    if cut:
+        first = f"{args.input}:{line_of(args.input, cut[0], args.field)}"
+        print(f"warning: {len(cut)} text(s) were truncated to the model's limit (first: {first})", file=sys.stderr)
+    print(f"wrote {n} embeddings of dimension {emb.embedding_dim} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -219,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
     embed.add_argument("--no-truncate", action="store_true", help="error on texts over the length limit")
     embed.add_argument(
+        "--chunk-size",
+        type=int,
+        default=4096,
+        help="texts read, sorted and written per block of an --input file; memory grows with it (default 4096)",
+    )
+    embed.add_argument(
         "--max-tokens", type=int, default=None, help="padded tokens per batch (default: 1024 on CPU, 16384 on GPU)"
     )
     embed.set_defaults(func=cmd_embed)
@@ -276,16 +322,19 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     data.set_defaults(func=cmd_data)
 
+    from .bench.commands import register as register_bench
     from .search.commands import register as register_search
     from .serving.commands import register as register_serve
 
     register_serve(sub)
     register_search(sub)
+    register_bench(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed, for reports
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)

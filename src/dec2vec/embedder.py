@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,15 +20,18 @@ import torch
 from torch import nn
 
 from . import models
-from .attention import check_attn_implementation, run_decoder
+from .attention import check_attn_implementation, decoder_of, run_decoder, run_decoder_packed, varlen_supported
 from .config import CONFIG_NAME, EmbedderConfig
 from .encoder import LightEncoder, native_pooling
-from .engine import default_max_tokens, pick_device, pick_dtype, plan_batches
+from .engine import Prefetcher, chunked, default_max_tokens, pick_device, pick_dtype, plan_batches
 from .errors import ConfigError, InputError, ModelNotFoundError, TruncationError
-from .inputs import Layout, TextTokenizer, build_layouts, collate
+from .inputs import Layout, TextTokenizer, build_layouts, collate, pack_features
 from .recipes import Recipe, get_recipe, recipe_names
 
 HEADS_NAME = "heads.safetensors"
+# texts tokenized, length-sorted and batched together. Small enough that tokenizing the next block
+# overlaps with the model running this one; large enough that sorting leaves little padding.
+ENCODE_CHUNK = 2048
 
 
 class TruncationWarning(UserWarning):
@@ -41,15 +44,18 @@ class TruncationWarning(UserWarning):
         self.indices = indices
 
 
-def validate_texts(texts: Any) -> list[str]:
-    """The caller's texts as a list of non-empty strings, or an InputError naming the bad item."""
+def validate_texts(texts: Any, offset: int = 0) -> list[str]:
+    """The caller's texts as a list of non-empty strings, or an InputError naming the bad item.
+
+    ``offset`` is the index of ``texts[0]`` in a longer stream, so messages name the global item.
+    """
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, Sequence) or isinstance(texts, (bytes, bytearray)):
         raise InputError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
     if len(texts) == 0:
         raise InputError("no texts to encode: the list is empty")
-    for i, t in enumerate(texts):
+    for i, t in enumerate(texts, start=offset):
         if not isinstance(t, str):
             raise InputError(f"item {i}: expected a string, got {type(t).__name__}", index=i)
         if not t.strip():
@@ -307,34 +313,41 @@ class Embedder(nn.Module):
     # ---- texts -> tensors -----------------------------------------------------------------------
     def layouts(self, texts: list[str], instruction: str | None = None, truncate: bool = True) -> list[Layout]:
         """Token layouts of validated texts, cut to ``max_length`` (warning) or refused (error)."""
+        out, cut = self._layouts(texts, instruction, truncate)
+        if cut:
+            warnings.warn(TruncationWarning(cut), stacklevel=3)
+        return out
+
+    def _layouts(
+        self, texts: list[str], instruction: str | None, truncate: bool, offset: int = 0
+    ) -> tuple[list[Layout], list[int]]:
+        """Layouts and the (chunk-local) indices of truncated texts; errors name item ``offset + i``."""
         tt, recipe = self.text_tokenizer, self.recipe
         out = build_layouts([recipe.segments(t, instruction) for t in texts], tt, recipe.contextual_token)
         cut: list[int] = []
         for i, lay in enumerate(out):
             if not any(lay.pooled):
-                raise InputError(f"item {i}: the text has no tokens for this tokenizer", index=i)
+                raise InputError(f"item {offset + i}: the text has no tokens for this tokenizer", index=offset + i)
             if len(lay.ids) > self.max_length:
                 if not truncate:
                     raise TruncationError(
-                        f"item {i}: {len(lay.ids)} tokens (template included) exceed max_length {self.max_length}; "
-                        "shorten the text or allow truncation",
-                        index=i,
+                        f"item {offset + i}: {len(lay.ids)} tokens (template included) exceed max_length "
+                        f"{self.max_length}; shorten the text or allow truncation",
+                        index=offset + i,
                     )
-                out[i] = self._truncated(i, texts[i], instruction, len(lay.ids))
+                out[i] = self._truncated(offset + i, texts[i], instruction, len(lay.ids))
                 cut.append(i)
         if self.encoder is not None:
             counts = self.encoder.count_tokens(texts)
             long = [i for i, n in enumerate(counts) if n > self.encoder.max_length]
             if long and not truncate:
                 raise TruncationError(
-                    f"item {long[0]}: {counts[long[0]]} tokens exceed the light encoder's limit "
+                    f"item {offset + long[0]}: {counts[long[0]]} tokens exceed the light encoder's limit "
                     f"{self.encoder.max_length}",
-                    index=long[0],
+                    index=offset + long[0],
                 )
             cut = sorted(set(cut) | set(long))
-        if cut:
-            warnings.warn(TruncationWarning(cut), stacklevel=3)
-        return out
+        return out, cut
 
     def _truncated(self, i: int, text: str, instruction: str | None, length: int) -> Layout:
         """The layout of ``text`` cut at a token boundary so that the whole input fits ``max_length``."""
@@ -398,44 +411,179 @@ class Embedder(nn.Module):
         normalize: bool = True,
         *,
         max_tokens: int | None = None,
-        max_batch_size: int = 256,
+        max_batch_size: int | None = None,
         truncate: bool = True,
         padding_side: Literal["right", "left"] = "right",
+        packed: bool | None = None,
         show_progress: bool | None = None,
     ) -> np.ndarray:
         """Embed texts: float32 array (n, embedding_dim), rows in input order.
 
-        Batches hold at most ``max_tokens`` padded backbone tokens (default: 1024 on CPU, 16384 on GPU).
-        ``instruction`` is written before every text with the recipe's template (queries usually get
-        one, documents not).
+        Batches hold at most ``max_tokens`` backbone tokens (default: 1024 on CPU, 32768 on CUDA)
+        of length-sorted texts. ``instruction`` is written before every text with the recipe's
+        template (queries usually get one, documents not). ``packed`` runs texts unpadded through
+        the varlen attention kernel (default: where it exists, i.e. CUDA in half precision).
         """
-        texts = validate_texts(texts)
-        layouts = self.layouts(texts, instruction, truncate)
-        budget = max_tokens or default_max_tokens(self.device)
-        batches = plan_batches([len(lay.ids) for lay in layouts], budget, max_batch_size)
-        out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
+        texts = validate_texts(texts)  # every item checked before any work
         if show_progress is None:
             show_progress = len(texts) >= 1000
+        cut: list[int] = []
+        parts = list(
+            self.encode_iter(
+                texts,
+                instruction,
+                normalize,
+                chunk_size=ENCODE_CHUNK,
+                max_tokens=max_tokens,
+                max_batch_size=max_batch_size,
+                truncate=truncate,
+                padding_side=padding_side,
+                packed=packed,
+                show_progress=show_progress,
+                total=len(texts),
+                on_truncated=cut.extend,
+            )
+        )
+        if cut:  # one warning for the whole call, however many blocks it took
+            warnings.warn(TruncationWarning(cut), stacklevel=2)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def encode_iter(
+        self,
+        texts: Iterable[str],
+        instruction: str | None = None,
+        normalize: bool = True,
+        *,
+        chunk_size: int = 4096,
+        max_tokens: int | None = None,
+        max_batch_size: int | None = None,
+        truncate: bool = True,
+        padding_side: Literal["right", "left"] = "right",
+        packed: bool | None = None,
+        show_progress: bool = False,
+        total: int | None = None,
+        on_truncated: Callable[[list[int]], None] | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Embed a stream of texts: yields (len(chunk), D) float32 arrays, one per ``chunk_size`` texts, in order.
+
+        Memory is bounded by the chunk and the token budget, not by the stream: a file of any size
+        can be embedded to disk row block by row block. A background thread tokenizes and collates
+        the next batches while the model runs the current one. Truncated texts are reported per
+        chunk with a :class:`TruncationWarning` whose indices count from the start of the stream, or
+        handed to ``on_truncated`` instead.
+        """
+        if padding_side not in ("right", "left"):
+            raise ConfigError(f"padding_side must be 'right' or 'left', got '{padding_side}'")
+        if packed is None:
+            packed = self.can_pack() and padding_side == "right"
+        elif packed and padding_side != "right":
+            raise ConfigError("packed encoding needs padding_side='right'")
+        budget = max_tokens or default_max_tokens(self.device)
+        pin = self.device.type == "cuda"
         progress = None
         if show_progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=len(texts), desc="encode", unit="text")
+            progress = tqdm(total=total, desc="encode", unit="text")
+
+        def prepared() -> Iterator[tuple[Any, ...]]:
+            start = 0
+            for chunk in chunked(texts, chunk_size):
+                chunk = validate_texts(chunk, offset=start)
+                layouts, cut = self._layouts(chunk, instruction, truncate, offset=start)
+                batches = plan_batches([len(lay.ids) for lay in layouts], budget, max_batch_size or 1 << 30)
+                for idx in batches:
+                    feats = self._features([chunk[i] for i in idx], [layouts[i] for i in idx], padding_side)
+                    if packed:
+                        feats.update(pack_features(feats["attention_mask"]))
+                    if pin:
+                        feats = {k: v.pin_memory() for k, v in feats.items()}
+                    yield ("batch", idx, feats)
+                yield ("chunk", len(chunk), [start + i for i in cut])
+                start += len(chunk)
+
         was_training = self.training
         self.eval()
+        rows: list[torch.Tensor] = []
+        order: list[int] = []
         try:
             with torch.inference_mode():
-                for idx in batches:
-                    feats = self._features([texts[i] for i in idx], [layouts[i] for i in idx], padding_side)
-                    feats = {k: v.to(self.device) for k, v in feats.items()}
-                    emb = self(feats).float()  # (b, D)
-                    if normalize:
-                        emb = nn.functional.normalize(emb, dim=-1)
-                    out[idx] = emb.cpu().numpy()
-                    if progress is not None:
-                        progress.update(len(idx))
+                for item in Prefetcher(prepared(), depth=16):
+                    if item[0] == "batch":
+                        _, idx, feats = item
+                        feats = {k: v.to(self.device, non_blocking=True) for k, v in feats.items()}
+                        emb = self._embed_batch(feats, packed=packed, right_padded=padding_side == "right").float()
+                        if normalize:
+                            emb = nn.functional.normalize(emb, dim=-1)
+                        rows.append(emb)  # (b, D), left on the device: no sync per batch
+                        order.extend(idx)
+                        if progress is not None:
+                            progress.update(len(idx))
+                        continue
+                    _, n, block_cut = item
+                    out = np.empty((n, self.embedding_dim), dtype=np.float32)
+                    out[np.asarray(order)] = torch.cat(rows).cpu().numpy()
+                    rows, order = [], []
+                    if block_cut and on_truncated is not None:
+                        on_truncated(block_cut)
+                    elif block_cut:
+                        warnings.warn(TruncationWarning(block_cut), stacklevel=3)
+                    yield out
         finally:
             self.train(was_training)
             if progress is not None:
                 progress.close()
-        return out
+
+    # ---- the fast path --------------------------------------------------------------------------
+    def can_pack(self) -> bool:
+        """Whether encode runs texts unpadded by default: a varlen kernel exists here, and no
+        sliding-window layer could see past its window (the varlen kernel applies none)."""
+        window = getattr(self.backbone.config, "sliding_window", None)
+        if window is not None and self.max_length > int(window):
+            return False
+        return varlen_supported(self.device, self.dtype)
+
+    def compile(self, **options: Any) -> Embedder:
+        """``torch.compile`` the backbone's decoder for :meth:`encode` (dynamic shapes); returns self.
+
+        It pays on GPUs, where a small model is bound by kernel launches and elementwise memory
+        traffic that the compiler fuses; ``options`` go to ``torch.compile`` (e.g.
+        ``mode="max-autotune-no-cudagraphs"``). Training and :meth:`forward` keep the eager model.
+        """
+        options.setdefault("dynamic", True)
+        # kept out of the module tree, so state_dict and save_pretrained never see the wrapper
+        object.__setattr__(self, "_compiled", torch.compile(decoder_of(self.backbone), **options))
+        return self
+
+    def _embed_batch(self, feats: dict[str, torch.Tensor], *, packed: bool, right_padded: bool) -> torch.Tensor:
+        """(B, D) embeddings of one collated batch by the fast path; the same function as :meth:`forward`."""
+        decoder = self.__dict__.get("_compiled")
+        bidirectional = self.recipe.bidirectional
+        x = self.input_embeddings(feats)  # (B, T, d)
+        window = getattr(self.backbone.config, "sliding_window", None)
+        if packed and window is not None and x.shape[1] > int(window):
+            packed = False  # the varlen kernel applies no window; texts this long take the padded path
+        if not packed:
+            hidden = run_decoder(
+                self.backbone,
+                x,
+                feats["attention_mask"],
+                bidirectional=bidirectional,
+                right_padded=right_padded,
+                decoder=decoder,
+            )
+            return self.recipe.pool(hidden, feats, self.heads)
+        B, T, d = x.shape
+        pack_index = feats["pack_index"]  # (N,)
+        packed_x = x.reshape(B * T, d).index_select(0, pack_index)  # (N, d)
+        states = run_decoder_packed(
+            self.backbone,
+            packed_x,
+            feats["pack_positions"],
+            feats["cu_seqlens"],
+            T,
+            bidirectional=bidirectional,
+            decoder=decoder,
+        )  # (N, d)
+        hidden = x.new_zeros(B * T, d).index_copy_(0, pack_index, states).view(B, T, d)  # padding rows stay 0
+        return self.recipe.pool(hidden, feats, self.heads)

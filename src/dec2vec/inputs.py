@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from .errors import ConfigError, InputError
@@ -77,7 +78,11 @@ def build_layouts(segment_lists: list[list[Segment]], tt: TextTokenizer, context
     out = []
     for ids, offsets, pooled_spans in zip(enc["input_ids"], enc["offset_mapping"], spans, strict=True):
         # a token is text if its characters overlap pooled text ("ĠParis" after "Query:" counts)
-        pooled = [int(any(a < e and b > s for s, e in pooled_spans)) for a, b in offsets]
+        if len(pooled_spans) == 1:  # the usual case, written out: this loop runs once per token
+            s0, e0 = pooled_spans[0]
+            pooled = [1 if a < e0 and b > s0 else 0 for a, b in offsets]
+        else:
+            pooled = [int(any(a < e and b > s for s, e in pooled_spans)) for a, b in offsets]
         all_ids = (*head, *ids, tt.eos_id)
         out.append(Layout(all_ids, (0,) * len(head) + tuple(pooled) + (0,), len(all_ids) - 1, ctx_pos))
     return out
@@ -89,26 +94,44 @@ def collate(
     """Pad layouts into (B, T) tensors; indices point at the padded positions."""
     T = max(len(lay.ids) for lay in layouts)
     B = len(layouts)
-    input_ids = torch.full((B, T), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((B, T), dtype=torch.long)
-    pool_mask = torch.zeros((B, T), dtype=torch.long)
-    eos_index = torch.empty(B, dtype=torch.long)
-    ctx_index = torch.zeros(B, dtype=torch.long)
+    input_ids = np.full((B, T), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((B, T), dtype=np.int64)
+    pool_mask = np.zeros((B, T), dtype=np.int64)
+    eos_index = np.empty(B, dtype=np.int64)
+    ctx_index = np.zeros(B, dtype=np.int64)
     for b, lay in enumerate(layouts):
         n = len(lay.ids)
         off = T - n if padding_side == "left" else 0
-        input_ids[b, off : off + n] = torch.tensor(lay.ids)
+        input_ids[b, off : off + n] = lay.ids
         attention_mask[b, off : off + n] = 1
-        pool_mask[b, off : off + n] = torch.tensor(lay.pooled)
+        pool_mask[b, off : off + n] = lay.pooled
         eos_index[b] = off + lay.eos_pos
         if lay.ctx_pos is not None:
             ctx_index[b] = off + lay.ctx_pos
     out = {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "pool_mask": pool_mask,
-        "eos_index": eos_index,
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(attention_mask),
+        "pool_mask": torch.from_numpy(pool_mask),
+        "eos_index": torch.from_numpy(eos_index),
     }
     if layouts[0].ctx_pos is not None:
-        out["ctx_index"] = ctx_index
+        out["ctx_index"] = torch.from_numpy(ctx_index)
     return out
+
+
+def pack_features(attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How a right-padded (B, T) batch maps onto one unpadded row of N real tokens.
+
+    ``pack_index`` (N,) is each real token's flat position b*T + t, in row order, so that
+    ``padded.view(B*T, d)[pack_index]`` packs and ``index_copy`` unpacks; ``pack_positions`` (N,)
+    restarts at 0 for each text; ``cu_seqlens`` (B+1,) int32 is where each text starts, then N.
+    """
+    B, T = attention_mask.shape
+    flat = attention_mask.reshape(-1).bool()
+    if not bool((attention_mask[:, :-1] >= attention_mask[:, 1:]).all()):
+        raise ValueError("packing needs right padding")
+    pack_index = flat.nonzero().squeeze(1)  # (N,)
+    lengths = attention_mask.sum(dim=1)  # (B,)
+    cu = torch.zeros(B + 1, dtype=torch.int32)
+    cu[1:] = lengths.cumsum(0).to(torch.int32)
+    return {"pack_index": pack_index, "pack_positions": pack_index % T, "cu_seqlens": cu}

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,13 +34,27 @@ def read_texts(path: str | os.PathLike[str], field: str = "text") -> TextFile:
     A blank line in a .txt file, malformed JSON or a missing field is an InputError naming file and line.
     """
     p = Path(path)
+    texts: list[str] = []
+    lines: list[int] = []
+    for n, text in iter_texts(p, field):
+        texts.append(text)
+        lines.append(n)
+    if not texts:
+        raise InputError(f"{p}: no texts in the file")
+    return TextFile(texts, lines, p)
+
+
+def iter_texts(path: str | os.PathLike[str], field: str = "text") -> Iterator[tuple[int, str]]:
+    """(1-based line, text) of every text of a ``.txt`` or ``.jsonl`` file, read lazily.
+
+    For files too large to hold: memory stays flat. Errors are those of :func:`read_texts`.
+    """
+    p = Path(path)
     if not p.is_file():
         raise InputError(f"input file '{p}' does not exist")
     jsonl = p.suffix == ".jsonl"
     if not jsonl and p.suffix not in (".txt", ""):
         raise InputError(f"{p}: unsupported input type '{p.suffix}'; use .txt (one text per line) or .jsonl")
-    texts: list[str] = []
-    lines: list[int] = []
     with open(p, "rb") as f:
         for n, raw_bytes in enumerate(f, start=1):
             try:
@@ -63,11 +78,23 @@ def read_texts(path: str | os.PathLike[str], field: str = "text") -> TextFile:
                 raise InputError(f"{p}:{n}: expected a string, got {type(text).__name__}")
             if not text.strip():
                 raise InputError(f"{p}:{n}: the text is empty or whitespace-only")
-            texts.append(text)
-            lines.append(n)
-    if not texts:
-        raise InputError(f"{p}: no texts in the file")
-    return TextFile(texts, lines, p)
+            yield n, text
+
+
+def count_texts(path: str | os.PathLike[str], field: str = "text") -> int:
+    """Check every line of a text file and count its texts: a bad line fails before a long job starts."""
+    count = sum(1 for _ in iter_texts(path, field))
+    if count == 0:
+        raise InputError(f"{path}: no texts in the file")
+    return count
+
+
+def line_of(path: str | os.PathLike[str], index: int, field: str = "text") -> int:
+    """The file line of the ``index``-th text (0-based), for error messages about a streamed file."""
+    for i, (n, _) in enumerate(iter_texts(path, field)):
+        if i == index:
+            return n
+    raise IndexError(index)
 
 
 def _read_umask() -> int:
@@ -105,26 +132,106 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
 
 
 def write_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, texts: list[str] | None = None) -> None:
-    """Write (n, D) float32 embeddings as .npy, .jsonl (index, text, embedding) or .parquet."""
-    dest = check_output_path(path)
-    with atomic_path(dest) as tmp:
-        if dest.suffix == ".npy":
-            with open(tmp, "wb") as f:
-                np.save(f, embeddings.astype(np.float32, copy=False))
-        elif dest.suffix == ".jsonl":
-            with open(tmp, "w", encoding="utf-8") as f:
-                for i, row in enumerate(embeddings):
-                    rec = {"index": i, **({"text": texts[i]} if texts else {}), "embedding": row.tolist()}
-                    f.write(json.dumps(rec) + "\n")
+    """Write (n, D) float32 embeddings as .npy, .jsonl (index, text, embedding) or .parquet, atomically."""
+    n, dim = embeddings.shape
+    with EmbeddingWriter(path, n, dim, with_texts=bool(texts)) as writer:
+        writer.write(embeddings, texts)
+
+
+class EmbeddingWriter:
+    """Writes (n, D) embeddings block by block, so a corpus of any size never sits in memory.
+
+    ``.npy`` gets the header of the final shape (hence ``n`` up front), then rows in order;
+    ``.jsonl`` and ``.parquet`` are appended row group by row group. The file appears at ``path`` only when
+    :meth:`close` succeeds (temp file, then rename); an interrupted job leaves nothing half-written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], n: int, dim: int, with_texts: bool = False) -> None:
+        self.dest = check_output_path(path)
+        self.n, self.dim, self.with_texts = n, dim, with_texts
+        self._atomic = atomic_path(self.dest)
+        self.tmp = self._atomic.__enter__()
+        self.written = 0
+        self._file: Any = None
+        self._parquet: Any = None
+        try:
+            if self.dest.suffix == ".npy":
+                # header for the final shape, then rows appended: plain writes, so the output never
+                # sits in this process's memory (a memory map would count its dirty pages in RSS)
+                self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+                header = {"descr": "<f4", "fortran_order": False, "shape": (n, dim)}
+                np.lib.format.write_array_header_1_0(self._file, header)
+            elif self.dest.suffix == ".jsonl":
+                self._file = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            else:
+                try:
+                    import pyarrow  # noqa: F401
+                except ImportError:
+                    raise InputError("writing .parquet needs pyarrow: pip install 'dec2vec[io]'") from None
+        except BaseException:
+            self._abort()
+            raise
+
+    def write(self, block: np.ndarray, texts: list[str] | None = None) -> None:
+        """Append rows ``written .. written + len(block)``."""
+        block = block.astype(np.float32, copy=False)
+        start, stop = self.written, self.written + len(block)
+        if stop > self.n or block.ndim != 2 or block.shape[1] != self.dim:
+            raise ValueError(f"block of shape {block.shape} does not fit rows {start}:{stop} of ({self.n}, {self.dim})")
+        if self.dest.suffix == ".npy":
+            self._file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        elif self._file is not None:
+            for i, row in enumerate(block):
+                rec = {"index": start + i, **({"text": texts[i]} if texts else {}), "embedding": row.tolist()}
+                self._file.write(json.dumps(rec) + "\n")
         else:
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise InputError("writing .parquet needs pyarrow: pip install 'dec2vec[io]'") from None
-            n, dim = embeddings.shape
-            flat = pa.array(embeddings.astype(np.float32, copy=False).reshape(-1))
-            cols = {"index": pa.array(np.arange(n)), "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)}
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            flat = pa.array(block.reshape(-1))
+            cols = {
+                "index": pa.array(np.arange(start, stop)),
+                "embedding": pa.FixedSizeListArray.from_arrays(flat, self.dim),
+            }
             if texts:
                 cols["text"] = pa.array(texts)
-            pq.write_table(pa.table(cols), tmp)
+            table = pa.table(cols)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table)
+        self.written = stop
+
+    def close(self) -> None:
+        """Finish the file and move it into place; fewer rows than announced is an error."""
+        if self.written != self.n:
+            self._abort()
+            raise ValueError(f"{self.dest}: {self.written} rows written, {self.n} expected")
+        try:
+            if self._file is not None:
+                self._file.close()
+            if self._parquet is not None:
+                self._parquet.close()
+        except BaseException:
+            self._abort()
+            raise
+        self._atomic.__exit__(None, None, None)
+
+    def _abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        err = RuntimeError("aborted")
+        try:
+            self._atomic.__exit__(RuntimeError, err, None)
+        except RuntimeError:
+            pass
+
+    def __enter__(self) -> EmbeddingWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()

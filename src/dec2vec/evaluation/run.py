@@ -117,31 +117,9 @@ def versions() -> dict[str, str]:
 
 
 def machine(device: str | None) -> dict[str, str]:
-    import os
-    import platform
+    from ..engine import describe_machine, pick_device
 
-    import torch
-
-    from ..engine import pick_device
-
-    dev = pick_device(device)
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "device": str(dev),
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "torch_threads": str(torch.get_num_threads()),
-    }
-    if dev.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(dev)
-    return info
+    return describe_machine(pick_device(device))
 
 
 class ResultCache:
