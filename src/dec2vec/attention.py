@@ -163,7 +163,7 @@ def _varlen_attention(
     k = key[0].transpose(0, 1)  # (N, Hkv, D)
     v = value[0].transpose(0, 1)  # (N, Hkv, D)
     groups = q.shape[1] // k.shape[1]
-    kernel = _varlen_kernel()
+    kernel = _KERNEL  # resolved once by _register_varlen, not per layer call
     if kernel is not None and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
         params = _KERNEL_PARAMS
         extra: dict[str, Any] = {}
@@ -195,19 +195,20 @@ def _varlen_attention(
 
 
 _REGISTERED = False
+_KERNEL: Any | None = None
 _KERNEL_PARAMS: frozenset[str] = frozenset()  # the kernel's keyword names: its signature changed across torch releases
 
 
 def _register_varlen() -> None:
-    global _REGISTERED, _KERNEL_PARAMS
+    global _REGISTERED, _KERNEL, _KERNEL_PARAMS
     if not _REGISTERED:
         import inspect
 
         from transformers import AttentionInterface
 
-        kernel = _varlen_kernel()
-        if kernel is not None:
-            _KERNEL_PARAMS = frozenset(inspect.signature(kernel).parameters)
+        _KERNEL = _varlen_kernel()
+        if _KERNEL is not None:
+            _KERNEL_PARAMS = frozenset(inspect.signature(_KERNEL).parameters)
         AttentionInterface.register(VARLEN_ATTN, _varlen_attention)
         _REGISTERED = True
 

@@ -46,11 +46,6 @@ def st_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> Any:
     return SentenceTransformer(str(folder), device=str(device)).to(dtype)
 
 
-def st_real_tokens(model: Any, texts: list[str]) -> int:
-    """Non-pad tokens the sentence-transformers model processes for ``texts`` (after its truncation)."""
-    return sum(st_lengths(model, texts))
-
-
 def st_lengths(model: Any, texts: list[str]) -> list[int]:
     """Tokens per text as the sentence-transformers model feeds them (``preprocess`` in v6, ``tokenize`` before)."""
     prep = getattr(model, "preprocess", None) or model.tokenize

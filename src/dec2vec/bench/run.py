@@ -83,11 +83,10 @@ def _padded_tokens(lengths: list[int], budget: int, packed: bool) -> int:
     return sum(len(b) * max(lengths[i] for i in b) for b in plan_batches(lengths, budget, 1 << 30))
 
 
-def _encoder_seconds(emb: Embedder, items: list[str], budget: int) -> float:
+def _encoder_seconds(emb: Embedder, items: list[str], lengths: list[int], budget: int) -> float:
     """Time of Causal2Vec's light encoder alone over the batches encode makes (inputs ready on the device)."""
     assert emb.encoder is not None
-    layouts, _ = emb._layouts(items, None, True)
-    batches = plan_batches([len(lay.ids) for lay in layouts], budget, 1 << 30)
+    batches = plan_batches(lengths, budget, 1 << 30)
     feats = [{k: v.to(emb.device) for k, v in emb.encoder.tokenize([items[i] for i in b]).items()} for b in batches]
     with torch.inference_mode():
         emb.encoder(feats[0]["encoder_input_ids"], feats[0]["encoder_attention_mask"])  # warm-up
@@ -125,7 +124,7 @@ def bench_recipe(
         f = flops.forward_flops(decoder_of(emb.backbone), emb.backbone.config, lengths, not emb.recipe.bidirectional)
         row["mfu"] = f / m.seconds / peak_rate
     if emb.encoder is not None:
-        row["encoder_share"] = _encoder_seconds(emb, items, budget) / m.seconds
+        row["encoder_share"] = _encoder_seconds(emb, items, lengths, budget) / m.seconds
     if token_sets:  # what the LLM is fed at other input lengths: layouts only, no model run
         row["tokens_per_text_at"] = {
             key: sum(len(lay.ids) for lay in emb._layouts(group, None, True)[0]) / len(group)
