@@ -33,7 +33,7 @@ unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 lint: setup
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
 
 data: setup
 	$(VENV)/bin/dec2vec data build

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 
 from .errors import Dec2VecError, InputError
+from .pretrained import DEFAULT_MODEL
 
 
 def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder
@@ -152,6 +153,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     for m in models.REGISTRY.values():
         state = "installed" if models.is_installed(m.name) else "not installed"
         print(f"{m.name:<30} {m.role:<9} {state:<14} {m.note}")
+    from . import pretrained
+
+    for name in pretrained.names():
+        try:
+            info = pretrained.describe(name)
+        except Dec2VecError as e:
+            print(f"{name:<30} {'trained':<9} {'missing':<14} {e}")
+            continue
+        default = ", the default model" if name == DEFAULT_MODEL else ""
+        note = f"{info['recipe']} on {info['backbone']} + {info['encoder']}, ships in dec2vec{default}"
+        print(f"{name:<30} {'trained':<9} {'packaged':<14} {note}")
     return 0
 
 
@@ -171,6 +183,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     out = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"saved the trained model to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Held-out validation split scores: what checkpoints and settings are chosen on (never the eval suite)."""
+    from pathlib import Path
+
+    from .embedder import Embedder
+    from .train.config import load_config
+    from .train.validate import validate, write_report
+
+    cfg = load_config(args.config, [])
+    results = {}
+    for ref in args.models:
+        name, _, model = ref.partition("=") if "=" in ref else (ref, "", ref)
+        emb = Embedder.from_pretrained(model, device=args.device)
+        res = validate(emb, cfg, n=args.n)
+        results[name] = {"model": model, **res}
+        parts = "  ".join(f"{k} R@1 {v['recall_at_1']:.3f}" for k, v in res["sources"].items())
+        print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}  ({parts})")
+    if args.out:
+        write_report({"config": args.config, "n": args.n, "models": results}, Path(args.out))
     return 0
 
 
@@ -239,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
         if positional:
             sp.add_argument("model", help="a recipe name or a saved dec2vec folder")
         else:
-            sp.add_argument("--model", "-m", required=True, help="a recipe name or a saved dec2vec folder")
+            sp.add_argument(
+                "--model",
+                "-m",
+                default=DEFAULT_MODEL,
+                help=f"a packaged model, a recipe name or a saved dec2vec folder (default: {DEFAULT_MODEL}, trained)",
+            )
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
         sp.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"])
 
@@ -277,6 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output-dir", default=None, help="override output_dir")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+    va = sub.add_parser(
+        "validate",
+        help="score models on the held-out valid split of a config's contrastive data (for choosing checkpoints)",
+    )
+    va.add_argument("config", help="YAML training config; its contrastive sources' NAME.valid.jsonl are read")
+    va.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL", help="saved folders or names")
+    va.add_argument("--n", type=int, default=100, help="pairs per source (default: 100)")
+    va.add_argument("--out", default=None, help="write the scores as JSON here")
+    va.add_argument("--device", default=None, help="cpu, cuda … (default: CUDA when present)")
+    va.set_defaults(func=cmd_validate)
 
     ev = sub.add_parser("eval", help="evaluate models on the offline mini-MTEB suite; writes a report")
     ev.add_argument(

@@ -11,7 +11,7 @@ from typing import Any
 from .errors import ConfigError
 
 CONFIG_NAME = "dec2vec.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: causal2vec's bos_first option (format 1 folders load with it off)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import models
+from . import models, pretrained
 from .attention import check_attn_implementation, decoder_of, run_decoder, run_decoder_packed, varlen_supported
-from .config import CONFIG_NAME, EmbedderConfig
+from .config import CONFIG_NAME, FORMAT_VERSION, EmbedderConfig
 from .encoder import LightEncoder, native_pooling
 from .engine import Prefetcher, chunked, default_max_tokens, pick_device, pick_dtype, plan_batches
 from .errors import ConfigError, InputError, ModelNotFoundError, TruncationError
@@ -134,7 +134,7 @@ class Embedder(nn.Module):
             raise ConfigError(f"recipe '{config.recipe}' needs a light encoder")
         self.backbone = backbone
         self.tokenizer = tokenizer
-        self.text_tokenizer = TextTokenizer(tokenizer)
+        self.text_tokenizer = TextTokenizer(tokenizer, force_bos=self.recipe.bos_first)
         self.encoder = encoder if self.recipe.contextual_token else None
         if heads is None:
             gen = torch.Generator().manual_seed(config.seed)
@@ -194,11 +194,13 @@ class Embedder(nn.Module):
     def from_pretrained(
         cls, name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None, dtype: str | None = None
     ) -> Embedder:
-        """A saved dec2vec folder, or a recipe name (untrained, on the default backbone and encoder)."""
+        """A saved dec2vec folder, a packaged trained model (`dec2vec.pretrained`), or a recipe name (untrained)."""
         ref = os.fspath(name_or_path)
         folder = Path(ref).expanduser()
         if (folder / CONFIG_NAME).is_file():
             return cls._load_saved(folder, device, dtype)
+        if ref in pretrained.PACKAGED:
+            return cls._load_saved(pretrained.path(ref), device, dtype)
         if ref in recipe_names():
             return cls.from_recipe(ref, device=device, dtype=dtype or "auto")
         if folder.exists():
@@ -215,10 +217,18 @@ class Embedder(nn.Module):
         from safetensors.torch import load_file
 
         config = EmbedderConfig.load(folder)
+        # options a folder of an older format left out meant that format's behaviour, not today's default
+        for key, value in get_recipe(config.recipe).Options.legacy.get(config.format_version, {}).items():
+            config.recipe_options.setdefault(key, value)
+        config.format_version = FORMAT_VERSION
         if dtype is not None:
             config.dtype = dtype
-        enc_ref = str(folder / "encoder") if config.encoder is not None else None
-        emb = cls._build(config, str(folder / "backbone"), enc_ref, device)
+        # a slim folder (dec2vec.pretrained) holds only the trained parts and names its base models
+        backbone_ref = str(folder / "backbone") if (folder / "backbone").is_dir() else config.backbone
+        enc_ref = None
+        if config.encoder is not None:
+            enc_ref = str(folder / "encoder") if (folder / "encoder").is_dir() else config.encoder
+        emb = cls._build(config, backbone_ref, enc_ref, device)
         if config.adapter:
             emb._merge_adapter(folder / config.adapter)
         heads_file = folder / HEADS_NAME

@@ -38,7 +38,7 @@ class Layout:
 class TextTokenizer:
     """A thin view of a Hugging Face tokenizer with the few facts the layouts need."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, force_bos: bool = False) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError("dec2vec needs a fast (Rust) tokenizer: it relies on character offsets")
         self.tok = tokenizer
@@ -51,6 +51,8 @@ class TextTokenizer:
         bos = tokenizer.bos_token_id
         probe = tokenizer("a", add_special_tokens=True)["input_ids"]
         self.bos_id: int | None = int(bos) if bos is not None and probe and probe[0] == bos else None
+        if force_bos and self.bos_id is None and bos is not None:
+            self.bos_id = int(bos)  # the recipe wants BOS first although the tokenizer does not add it
 
     def offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]:
         """Character span of every token of each text (no special tokens)."""

@@ -134,7 +134,45 @@ def test_echo_doubles_and_icl_lengthens(tiny_backbone, tiny_encoder):
     }
     assert lens["echo"] > 2 * (lens["mean"] - 1)
     assert lens["icl"] > 2 * lens["echo"]
-    assert lens["causal2vec"] == lens["mean"] + 1  # one Contextual token, nothing else
+    # the tiny tokenizer adds no BOS: causal2vec puts BOS and then the Contextual token first
+    assert lens["causal2vec"] == lens["mean"] + 2
+    no_bos = build("causal2vec", tiny_backbone, tiny_encoder, bos_first=False)
+    assert no_bos.tokenize(SENTENCES[:1])["attention_mask"].sum().item() == lens["mean"] + 1
+
+
+def test_causal2vec_contextual_token_is_never_the_first_position(tiny_backbone, tiny_encoder):
+    """Position 0 of a causal LM is an attention sink: BOS goes there even if the tokenizer adds none."""
+    emb = build("causal2vec", tiny_backbone, tiny_encoder)
+    f = emb.tokenize(["a dog runs"])
+    assert f["input_ids"][0, 0].item() == emb.tokenizer.bos_token_id and f["ctx_index"][0].item() == 1
+    assert (
+        build("causal2vec", tiny_backbone, tiny_encoder, bos_first=False)
+        .tokenize(["a dog runs"])["ctx_index"][0]
+        .item()
+        == 0
+    )
+    # other recipes keep the tokenizer's own choice
+    assert build("mean", tiny_backbone, tiny_encoder).tokenize(["a dog runs"])["input_ids"][0, 0].item() != (
+        emb.tokenizer.bos_token_id
+    )
+
+
+def test_format_1_causal2vec_folder_loads_as_it_was_trained(tmp_path, tiny_backbone, tiny_encoder):
+    """A folder saved before bos_first existed had the Contextual token first; it must still load so."""
+    import json
+
+    emb = build("causal2vec", tiny_backbone, tiny_encoder, bos_first=False)
+    emb.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "dec2vec.json").read_text())
+    del cfg["recipe_options"]["bos_first"]
+    cfg["format_version"] = 1
+    (tmp_path / "m" / "dec2vec.json").write_text(json.dumps(cfg))
+    old = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    assert old.recipe.options.bos_first is False
+    np.testing.assert_array_equal(old.encode(SENTENCES[:2]), emb.encode(SENTENCES[:2]))
+    cfg["format_version"] = 2  # the same file in today's format means today's default
+    (tmp_path / "m" / "dec2vec.json").write_text(json.dumps(cfg))
+    assert Embedder.from_pretrained(tmp_path / "m", device="cpu").recipe.options.bos_first is True
 
 
 def test_bos_kept_first_with_contextual_token(tmp_path, tiny_encoder):

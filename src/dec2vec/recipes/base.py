@@ -30,6 +30,9 @@ class RecipeOptions:
         metadata={"help": "how a task instruction is written before the text; never mean-pooled"},
     )
 
+    #: per older saved format, the values an option it did not know had then (applied at load)
+    legacy: ClassVar[dict[int, dict[str, Any]]] = {}
+
     def __post_init__(self) -> None:
         if "{instruction}" not in self.instruction_template:
             raise ConfigError("instruction_template must contain '{instruction}'")
@@ -61,6 +64,11 @@ class Recipe:
         if not isinstance(options, RecipeOptions):
             options = self.Options.from_dict(options)
         self.options = options
+
+    @property
+    def bos_first(self) -> bool:
+        """Put the tokenizer's BOS first even when the tokenizer does not add it (Causal2Vec does)."""
+        return False
 
     # ---- inputs ------------------------------------------------------------------------------
     def instruction_segment(self, instruction: str | None) -> list[Segment]:

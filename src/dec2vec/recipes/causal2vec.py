@@ -24,6 +24,14 @@ POOLINGS = ("concat", "eos", "ctx")
 class Causal2VecOptions(RecipeOptions):
     pooling: str = field(default="concat", metadata={"help": "concat (h_ctx ; h_eos), eos or ctx"})
     projector_hidden: int = field(default=0, metadata={"help": "hidden width of the projector MLP; 0 = LLM width"})
+    bos_first: bool = field(
+        default=True,
+        metadata={
+            "help": "put the tokenizer's BOS before the Contextual token even if the tokenizer adds none: "
+            "the first position of a causal LM is an attention sink whose state hardly depends on its input"
+        },
+    )
+    legacy = {1: {"bos_first": False}}  # format-1 folders were trained with the Contextual token first
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -52,6 +60,10 @@ class Causal2Vec(Recipe):
     contextual_token = True
     pooling = "ctx+eos"
     Options = Causal2VecOptions
+
+    @property
+    def bos_first(self) -> bool:
+        return self.options.bos_first
 
     def embedding_dim(self, hidden_size: int) -> int:
         return 2 * hidden_size if self.options.pooling == "concat" else hidden_size

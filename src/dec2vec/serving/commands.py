@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, Dec2VecError
+from ..pretrained import DEFAULT_MODEL
 
 API_KEY_ENV = "DEC2VEC_API_KEY"
 
@@ -42,7 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="An OpenAI- and TEI-compatible embedding server (needs the extra: pip install 'dec2vec[serve]'). "
         "Loads safetensors weights only; never runs code from the model folder.",
     )
-    sp.add_argument("--model", "-m", required=True, help="a recipe name or a saved dec2vec folder")
+    sp.add_argument(
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
+        help=f"a packaged model, a recipe name or a saved dec2vec folder (default: {DEFAULT_MODEL}, trained)",
+    )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     sp.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"])
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")

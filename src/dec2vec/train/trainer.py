@@ -461,6 +461,7 @@ class Trainer:
                 summary = {
                     "steps": self.state.global_step,
                     "stages": [s.name for s in self.cfg.stages],
+                    "encoder_mode": self.cfg.encoder_mode,
                     "bad_steps": self.state.bad_steps,
                     "bad_lines": self.state.bad_lines,
                     "versions": _versions(),
