@@ -10,7 +10,7 @@ OUT=runs/repro
 mkdir -p $OUT
 $B/dec2vec data build
 # unimae before unimae-supervised (it starts from unimae's merged backbone)
-for m in last-token causal2vec mean unimae llm2vec echo unimae-supervised causal2vec-nobos llm2vec-unsup; do
+for m in last-token causal2vec mean unimae llm2vec echo unimae-supervised causal2vec-nobos; do
   if [ ! -f $OUT/$m/model/dec2vec.json ]; then
     /usr/bin/time -v $B/dec2vec train configs/repro/$m.yaml > $OUT/$m.train.out 2> $OUT/$m.train.err
   fi
@@ -27,7 +27,7 @@ $B/dec2vec eval --tasks quick --out docs/eval/repro --models \
   causal2vec-trained=$OUT/causal2vec/model causal2vec-eos-only=$OUT/causal2vec-eos \
   causal2vec-ctx-only=$OUT/causal2vec-ctx causal2vec-ctx-first=$OUT/causal2vec-nobos/model \
   last-token-trained=$OUT/last-token/model mean-trained=$OUT/mean/model echo-trained=$OUT/echo/model \
-  llm2vec-trained=$OUT/llm2vec/model llm2vec-mntp-simcse=$OUT/llm2vec-unsup/model \
+  llm2vec-trained=$OUT/llm2vec/model \
   unimae-trained=$OUT/unimae/model unimae-supervised=$OUT/unimae-supervised/model
 $B/python scripts/repro_summary.py $OUT --plot docs/eval/repro/losses.png
 $B/python scripts/ship_default.py $OUT/causal2vec/model --card docs/MODEL_CARD.md
