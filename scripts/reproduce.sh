@@ -22,12 +22,9 @@ $B/dec2vec validate configs/repro/causal2vec.yaml --n 50 --out $OUT/validation.j
 # pooling ablation: the same trained causal2vec pooled as h_eos only and as h_ctx only
 $B/python scripts/pooling_variant.py $OUT/causal2vec/model $OUT/causal2vec-eos --pooling eos
 $B/python scripts/pooling_variant.py $OUT/causal2vec/model $OUT/causal2vec-ctx --pooling ctx
-# everything side by side (cached results are reused), with LSA, MiniLM and every untrained recipe
-$B/dec2vec eval --tasks quick --out docs/eval/repro --models \
-  causal2vec-trained=$OUT/causal2vec/model causal2vec-eos-only=$OUT/causal2vec-eos \
-  causal2vec-ctx-only=$OUT/causal2vec-ctx causal2vec-ctx-first=$OUT/causal2vec-nobos/model \
-  last-token-trained=$OUT/last-token/model mean-trained=$OUT/mean/model echo-trained=$OUT/echo/model \
-  llm2vec-trained=$OUT/llm2vec/model \
-  unimae-trained=$OUT/unimae/model unimae-supervised=$OUT/unimae-supervised/model
+$B/dec2vec eval --models causal2vec-eos-only=$OUT/causal2vec-eos causal2vec-ctx-only=$OUT/causal2vec-ctx \
+  --baselines none --tasks quick --no-plots --out $OUT/eval/pooling
+# everything side by side: these runs next to the committed baselines (LSA, MiniLM, every untrained recipe)
+$B/python scripts/repro_table.py docs/eval/quick/results.json $OUT/eval/*/results.json --out docs/eval/repro
 $B/python scripts/repro_summary.py $OUT --plot docs/eval/repro/losses.png
 $B/python scripts/ship_default.py $OUT/causal2vec/model --card docs/MODEL_CARD.md
