@@ -581,6 +581,18 @@ def test_registry_names_every_output():
         "bible-kjv-web",
         "austen",
         "wiki-gensim",
+        "gcide-word-definition",
+        "gcide-word-quotation",
+        "glossary-term-definition",
+        "manpages-name-description",
+        "bible-asv-kjv",
+        "bible-asv-web",
+        "bible-mhcc-commentary",
+        "chitchat-turns",
+        "shakespeare-turns",
+        "chatterbot-qa",
+        "fortunes",
+        "text-mix",
     ]
     assert {s for c in build_mod.CORPORA for s in c.sources} == set(build_mod.SOURCES)
     assert [c.name for c in build_mod.select(["wordnet"])] == ["wordnet-word-gloss", "wordnet-gloss-example"]

