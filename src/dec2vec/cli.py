@@ -167,6 +167,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt_on_sigterm() -> None:
+    """Under torchrun, turn the launcher's SIGTERM into KeyboardInterrupt.
+
+    Why: torchrun stops the other workers with SIGTERM when one fails or on Ctrl-C. Its default
+    action kills the process at once; as an exception it unwinds through the trainer, which then
+    destroys the process group in order (``DistContext.close``) before exiting.
+    """
+    import os
+    import signal
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
@@ -181,6 +200,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_config(args.config, overrides)
+    _interrupt_on_sigterm()
     out = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"saved the trained model to {out}", file=sys.stderr)
     return 0
@@ -238,6 +258,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .evaluation.run import EvalConfig, default_baselines, run
 
+    if args.compare:
+        return _eval_compare(args.compare)
+    if args.claims:
+        return _eval_claims(args.claims)
     hf_logging.disable_progress_bar()
     if args.baselines is None:
         baselines = default_baselines()
@@ -256,10 +280,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         device=args.device,
         use_cache=not args.no_cache,
+        dtype={"bf16": "bfloat16", "fp32": "float32"}.get(args.dtype, args.dtype),
     )
     result = run(cfg)
     print((Path(args.out) / "report.md").read_text(encoding="utf-8") if args.print else f"{args.out}/report.md")
     return 0 if result["models"] else 1
+
+
+def _eval_compare(refs: list[str]) -> int:
+    from .evaluation.compare import compare_models, find_model, format_comparison
+
+    if len(refs) != 2:
+        raise InputError("--compare takes two results: A B (results.json files, report folders, or FILE:MODEL)")
+    print(format_comparison(compare_models(find_model(refs[0]), find_model(refs[1]))), end="")
+    return 0
+
+
+def _eval_claims(files: list[str]) -> int:
+    from .evaluation.claims import format_verdicts, judge_all
+
+    print(format_verdicts(judge_all(files)), end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"a packaged model, a recipe name or a saved dec2vec folder (default: {DEFAULT_MODEL}, trained)",
             )
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-        sp.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"])
+        sp.add_argument(
+            "--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
+        )
 
     info = sub.add_parser("info", help="recipe, backbone, dimensions and parameters of a model")
     model_args(info, positional=True)
@@ -340,14 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["quick"],
         metavar="TASK",
-        help="all (full suite), quick (small subsamples), or task names; other names are MTEB hub tasks",
+        help="all (full suite), standard (sized to decide on a CPU), quick (small subsamples), or task names; "
+        "other names are MTEB hub tasks",
     )
     ev.add_argument(
         "--baselines",
         nargs="*",
         default=None,
         metavar="MODEL",
-        help="models every report carries (default: lsa minilm and every untrained recipe); 'none' for none",
+        help="models every report carries (default: lsa minilm mpnet, untrained mean and echo); 'none' for none",
     )
     ev.add_argument("--out", default="eval-report", metavar="DIR", help="report folder (default: eval-report)")
     ev.add_argument("--quick", action="store_true", help="run named dec2vec tasks in their quick variant")
@@ -357,6 +401,27 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-cache", action="store_true", help="recompute every result (the new ones replace the cached)")
     ev.add_argument("--print", action="store_true", help="print the Markdown report when done")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    ev.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float32", "fp32", "bfloat16", "bf16"],
+        help="weights and compute of dec2vec models (default: float32 on CPU); baselines stay float32",
+    )
+    ev.add_argument(
+        "--compare",
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="instead of evaluating: B − A per task and for the mean, paired-bootstrap 95%% CI and a verdict "
+        "(results.json files or report folders; FILE:MODEL picks a model)",
+    )
+    ev.add_argument(
+        "--claims",
+        nargs="+",
+        default=None,
+        metavar="RESULTS",
+        help="instead of evaluating: the verdict of every claim of the reproduction from these results.json files",
+    )
     ev.set_defaults(func=cmd_eval)
 
     mod = sub.add_parser("models", help="list packaged models, or pull an opt-in one")

@@ -13,6 +13,7 @@ from .errors import ConfigError
 CONFIG_NAME = "dec2vec.json"
 FORMAT_VERSION = 2  # 2: causal2vec's bos_first option (format 1 folders load with it off)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # short spellings, saved canonical
 
 
 @dataclass
@@ -36,6 +37,7 @@ class EmbedderConfig:
     def __post_init__(self) -> None:
         if self.max_length < 8:
             raise ConfigError(f"max_length must be at least 8, got {self.max_length}")
+        self.dtype = DTYPE_ALIASES.get(self.dtype, self.dtype)
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got '{self.dtype}'")
         if self.encoder_pooling not in (None, "mean", "cls"):

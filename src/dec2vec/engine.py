@@ -9,6 +9,7 @@ A prefetch thread prepares the next batches while the model runs (docs/ARCHITECT
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import torch
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def plan_batches(lengths: list[int], max_tokens: int, max_batch_size: int = 512) -> list[list[int]]:
@@ -69,7 +71,18 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    return DTYPES[name]
+
+
+# every spelling the CLI and the API accept for a weight/compute dtype
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 class Prefetcher(Generic[T]):
@@ -120,8 +133,11 @@ class Prefetcher(Generic[T]):
             self.close()
 
     def close(self) -> None:
+        """Stop and join the producer; it sees the stop flag within 0.1 s of its current item."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=30)
+        if self._thread.is_alive():  # an item taking over 30 s; the daemon thread ends with the process
+            log.warning("the prefetch thread is still preparing a batch; leaving it to finish")
 
 
 class _Failure:

@@ -82,11 +82,27 @@ def test_quick_variants_are_small_subsets(eval_dir):
         assert len(quick) <= 1_500, name
 
 
+def test_standard_variants_are_subsets_of_the_full_tasks(eval_dir):
+    from dec2vec.evaluation.standard import load_standard
+
+    for name in task_names():
+        full = set(load_task(name, cache_dir=eval_dir).texts())
+        assert set(load_standard(name, cache_dir=eval_dir).texts()) <= full, name
+
+
+def _variants(name, eval_dir):
+    from dec2vec.evaluation.standard import load_standard
+
+    yield load_task(name, quick=False, cache_dir=eval_dir)
+    yield load_task(name, quick=True, cache_dir=eval_dir)
+    yield load_standard(name, cache_dir=eval_dir)
+
+
 def _overlaps(eval_dir, training_texts) -> list[tuple[str, str, str]]:
     found = []
     for name in task_names():
-        for variant in (False, True):
-            for t in load_task(name, quick=variant, cache_dir=eval_dir).texts():
+        for variant in _variants(name, eval_dir):  # full, quick and standard tiers
+            for t in variant.texts():
                 hit = training_texts.get(key(t))
                 if hit is not None:
                     found.append((name, t, hit))

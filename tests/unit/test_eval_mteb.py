@@ -257,3 +257,75 @@ def test_every_recipe_reads_the_same_text_budget(recipe, tiny_backbone, tiny_enc
     assert cut - short == copies * (12 - n_short)  # exactly 12 text tokens per copy, whatever the template
     x = model.embed([long_text, short_text], "an instruction")
     assert x.shape[0] == 2 and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- per-item scores (the CIs' items)
+
+
+def _synthetic_plans() -> list[TaskPlan]:
+    r = random.Random(5)
+    texts = [_text(r, i % 4) for i in range(16)]
+    pairs = [(i, j, float((i % 4 == j % 4) + r.random())) for i in range(16) for j in range(i + 1, 16)]
+    labels = ["b", "a", "c"]
+    tr = [(_text(r, i % 3), labels[i % 3]) for i in range(30)]
+    te = [(_text(r, i % 3), labels[i % 3]) for i in range(24)]
+    clu = [(_text(r, i % 4, 8), f"topic{i % 4}") for i in range(48)]
+    queries, corpus, qrels = _retrieval_data(3)
+    cand = {q: sorted(set(sorted(corpus)[:10] + list(qrels[q]))) for q in queries}
+    return [
+        _task("syn-sts", "sts", STSData(texts, pairs, 0.0, 2.0)),
+        _task(
+            "syn-cls",
+            "classification",
+            ClassificationData(labels, [t for t, _ in tr], [y for _, y in tr], [t for t, _ in te], [y for _, y in te]),
+        ),
+        _task("syn-clu", "clustering", ClusteringData([t for t, _ in clu], [y for _, y in clu])),
+        _task("syn-ret", "retrieval", RetrievalData(queries, corpus, qrels)),
+        _task("syn-rr", "reranking", RerankingData(queries, corpus, qrels, cand)),
+    ]
+
+
+@pytest.mark.parametrize("plan", _synthetic_plans(), ids=lambda p: p.name)
+def test_per_item_scores_aggregate_to_mtebs_main_score(plan):
+    """The items the bootstrap resamples give back mteb's main score exactly (5 decimals where mteb rounds);
+    classification here undersamples its training set over 3 experiments, so items average experiments."""
+    from dec2vec.evaluation import stats
+
+    settings = replace(SETTINGS, samples_per_label=6, n_experiments=3, clustering_bootstraps=5)
+    scores, _ = _run(plan, settings)
+    items = scores["items"]
+    expected_n = {"sts": 120, "classification": 24, "clustering": 5, "retrieval": 12, "reranking": 12}[plan.type]
+    assert stats.n_items(items) == expected_n
+    assert stats.point(items) == pytest.approx(scores["main_score"], abs=1e-5)
+    lo, hi = stats.task_ci(plan.name, items)
+    assert lo <= scores["main_score"] + 1e-5 and scores["main_score"] - 1e-5 <= hi
+
+
+def test_memo_spans_tasks_of_a_run():
+    """Texts shared by two tasks (same instruction) are embedded once per model, not once per task."""
+    plans = _synthetic_plans()
+    model = HashedWords()
+    enc = MtebEncoder(model, {"syn-ret": "i", "syn-rr": "i"})
+    evaluate_task(enc, plans[3], SETTINGS)
+    n = enc.cost.texts
+    evaluate_task(enc, plans[4], SETTINGS)  # same queries and corpus
+    assert enc.cost.texts == n
+
+
+def test_standard_run_reports_intervals(fake_packages, tmp_path, monkeypatch):
+    import json
+
+    from dec2vec.evaluation.run import EvalConfig, run
+
+    monkeypatch.setenv("DEC2VEC_HOME", str(fake_packages.parent))
+    out = tmp_path / "rep"
+    cfg = EvalConfig(models=[], baselines=["lsa"], tasks=["standard"], out=out, generation=False, plots=False)
+    run(cfg, say=lambda _: None)
+    saved = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert saved["suite"] == "standard" and saved["settings"]["clustering_bootstraps"] == 20
+    lsa = saved["models"][0]
+    for name, t in lsa["tasks"].items():
+        lo, hi = t["ci"]
+        assert lo - 1e-5 <= t["main_score"] <= hi + 1e-5, name
+    assert len(lsa["mean_ci"]) == 2
+    assert "95% confidence intervals" in (tmp_path / "rep" / "report.md").read_text()

@@ -28,6 +28,16 @@ from ..recipes import recipe_names
 
 LSA = "lsa"
 MINILM = "minilm"
+MPNET = "mpnet"
+# sentence-transformers encoders scored with mean pooling over 256 tokens: report name -> registry model
+SENTENCE_ENCODERS = {
+    MINILM: ("all-minilm-l6-v2", "all-MiniLM-L6-v2 (mean)"),
+    MPNET: ("all-mpnet-base-v2", "all-mpnet-base-v2 (mean)"),
+}
+
+
+class BaselineMissing(InputError):
+    """A baseline whose model packages are not installed (e.g. ``mpnet`` before ``dec2vec models pull``)."""
 
 
 def tensors_digest(module: torch.nn.Module, extra: Any = None) -> str:
@@ -169,17 +179,21 @@ class LsaModel(TextModel):
 
 
 class MiniLMModel(TextModel):
-    """all-MiniLM-L6-v2 with mean pooling (its native sentence-transformers setting), 256 tokens."""
+    """A sentence-transformers encoder with mean pooling (its native setting), 256 tokens:
+    all-MiniLM-L6-v2 by default, or another registry model (all-mpnet-base-v2 for ``mpnet``)."""
 
     kind = MINILM
 
-    def __init__(self, name: str = "all-MiniLM-L6-v2 (mean)", device: str | None = None) -> None:
+    def __init__(
+        self, name: str = "all-MiniLM-L6-v2 (mean)", device: str | None = None, model: str = models.DEFAULT_ENCODER
+    ) -> None:
         from ..embedder import _load_encoder
         from ..engine import pick_device
 
         self.name = name
         self.device = pick_device(device)
-        self.encoder = _load_encoder(models.DEFAULT_ENCODER, torch.float32, 256, "mean").to(self.device).eval()
+        self.model = model
+        self.encoder = _load_encoder(model, torch.float32, 256, "mean").to(self.device).eval()
         self._identity: str | None = None
 
     def embed(self, texts: list[str], instruction: str | None) -> np.ndarray:
@@ -200,7 +214,10 @@ class MiniLMModel(TextModel):
 
     def identity(self) -> str:
         if self._identity is None:
-            self._identity = tensors_digest(self.encoder, {"kind": "minilm", "max_length": self.encoder.max_length})
+            extra = {"kind": "minilm", "max_length": self.encoder.max_length}
+            if self.model != models.DEFAULT_ENCODER:  # all-MiniLM-L6-v2's key stays as it was
+                extra["model"] = self.model
+            self._identity = tensors_digest(self.encoder, extra)
         return self._identity
 
     def describe(self) -> dict[str, Any]:
@@ -212,19 +229,29 @@ class MiniLMModel(TextModel):
         }
 
 
-def load_model(spec: str, *, text_tokens: int, device: str | None = None) -> TextModel:
-    """``lsa``, ``minilm``, a recipe name (untrained, default models) or a saved folder; ``NAME=SPEC`` renames."""
+def load_model(spec: str, *, text_tokens: int, device: str | None = None, dtype: str | None = None) -> TextModel:
+    """``lsa``, ``minilm``, ``mpnet``, a recipe name (untrained, default models) or a saved folder;
+    ``NAME=SPEC`` renames. ``dtype`` (float32, bfloat16) applies to dec2vec models; the baselines stay fp32."""
     name, _, ref = spec.partition("=") if "=" in spec else ("", "", spec)
     if ref == LSA:
         return LsaModel(name or "tfidf-svd (LSA)")
-    if ref == MINILM:
-        return MiniLMModel(name or "all-MiniLM-L6-v2 (mean)", device)
+    if ref in SENTENCE_ENCODERS:
+        registry_name, label = SENTENCE_ENCODERS[ref]
+        if registry_name in models.REGISTRY and not models.is_installed(registry_name):
+            raise BaselineMissing(
+                f"{registry_name} is not installed; run `dec2vec models pull {registry_name}` to add its row"
+            )
+        if registry_name not in models.REGISTRY:
+            raise BaselineMissing(f"{registry_name} is not a registered model in this dec2vec version")
+        return MiniLMModel(name or label, device, registry_name)
     if not ref:
         raise InputError(f"model '{spec}': empty reference")
-    emb = Embedder.from_pretrained(ref, device=device)
+    emb = Embedder.from_pretrained(ref, device=device, dtype=dtype)
     label = name or (f"{ref} (untrained)" if ref in recipe_names() else ref.rstrip("/").split("/")[-1])
     if label == "model" and "/" in ref.rstrip("/"):  # runs/NAME/model -> NAME
         label = ref.rstrip("/").split("/")[-2]
+    if dtype and dtype not in ("float32", "auto") and not name:
+        label += f" [{dtype}]"
     return EmbedderModel(label, emb, text_tokens, ref)
 
 

@@ -83,8 +83,23 @@ QUICK = Settings(
 )
 
 
-def settings_for(quick: bool) -> Settings:
-    return QUICK if quick else FULL
+# Standard: as quick, every drawn training text is used (16 per label, so one experiment); the
+# clustering items are its k-means runs, 20 of them on 256 texts each (see standard.py).
+STANDARD = Settings(
+    samples_per_label=16,
+    n_experiments=1,
+    clustering_max_documents=None,
+    clustering_sample=256,
+    clustering_bootstraps=20,
+    max_length=256,
+)
+
+
+def settings_for(tier: bool | str) -> Settings:
+    """The settings of a tier: ``quick``, ``standard`` or ``full`` (True/False: quick/full)."""
+    if isinstance(tier, bool):
+        tier = "quick" if tier else "full"
+    return {"quick": QUICK, "standard": STANDARD, "full": FULL}[tier]
 
 
 def _metadata(task: TaskData) -> Any:

@@ -59,15 +59,45 @@ def scores_table(result: dict[str, Any]) -> str:
     tasks = ordered_tasks(result)
     types = list(dict.fromkeys(t["type"].lower() for t in tasks))
     head = ["model", *[f"{SHORT.get(t['name'], t['name'])}<br>({t['type']})" for t in tasks]]
-    head += [f"avg {typ}" for typ in types] + ["**mean (task)**", "mean (type)"]
+    head += [f"avg {typ}" for typ in types] + ["**mean (task)**", "95% CI", "mean (type)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for m in result["models"]:
         avg = averages(m, tasks)
         cells = [m["name"]]
         cells += [_pct(m["tasks"].get(t["name"], {}).get("main_score")) for t in tasks]
-        cells += [_pct(avg[typ]) for typ in types] + [f"**{_pct(avg['mean (task)'])}**", _pct(avg["mean (type)"])]
+        cells += [_pct(avg[typ]) for typ in types] + [f"**{_pct(avg['mean (task)'])}**", _ci(m.get("mean_ci"))]
+        cells += [_pct(avg["mean (type)"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "–" if not ci else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def ci_table(result: dict[str, Any]) -> str:
+    """95% bootstrap interval of every task score and of the mean, with its half-width (×100)."""
+    tasks = ordered_tasks(result)
+    if not any(m.get("mean_ci") or any(t.get("ci") for t in m["tasks"].values()) for m in result["models"]):
+        return ""
+    head = ["model", *[SHORT.get(t["name"], t["name"]) for t in tasks], "**mean (task)**"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for m in result["models"]:
+        cells = [m["name"]]
+        for t in tasks:
+            ci = m["tasks"].get(t["name"], {}).get("ci")
+            cells.append(f"{_ci(ci)} ±{50 * (ci[1] - ci[0]):.1f}" if ci else "–")
+        ci = m.get("mean_ci")
+        cells.append(f"**{_ci(ci)} ±{50 * (ci[1] - ci[0]):.2f}**" if ci else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    first = next((m for m in result["models"] if m["tasks"]), None)
+    units = []
+    for t in tasks:
+        items = (first or {}).get("tasks", {}).get(t["name"], {}).get("scores", {}).get("items") if first else None
+        if items:
+            n = len(items.get("values") or items.get("gold") or [])
+            units.append(f"{SHORT.get(t['name'], t['name'])}: {n} {items['unit']}s")
+    return "\n".join(lines) + "\n" + ("\nItems resampled: " + "; ".join(units) + ".\n" if units else "")
 
 
 def retrieval_table(result: dict[str, Any]) -> str:
@@ -157,6 +187,19 @@ def markdown(result: dict[str, Any], silhouettes: dict[str, float] | None = None
         f"result (tasks and generation, model loading excluded) took {result.get('compute_seconds', 0):.0f} s.\n",
         scores_table(result),
     ]
+    if skipped := result.get("skipped_models"):
+        out += ["\n" + "".join(f"Skipped baseline `{x['spec']}`: {x['reason']}.\n" for x in skipped)]
+    if t := ci_table(result):
+        b = result.get("bootstrap", {})
+        out += [
+            "\n## 95% confidence intervals\n",
+            f"Percentile bootstrap over each task's test items ({b.get('replicates')} replicates, seed "
+            f"{b.get('seed')}): queries (retrieval, reranking: nDCG@10 per query), pairs (STS: Spearman "
+            "recomputed on the resampled pairs), test texts (classification), k-means runs (clustering). The "
+            "mean's interval resamples every task at once. Compare two models with `dec2vec eval --compare`, "
+            "which resamples the same items for both.\n",
+            t,
+        ]
     if t := retrieval_table(result):
         out += ["\n## Retrieval and reranking detail\n", t]
     out += [

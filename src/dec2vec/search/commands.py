@@ -167,7 +167,7 @@ def _model_args(sp: argparse.ArgumentParser, build: bool) -> None:
     default = f"the index's model; for a new index: {DEFAULT_MODEL}" if build else "the index's model"
     sp.add_argument("--model", "-m", default=None, help=f"a recipe name or a saved dec2vec folder (default: {default})")
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-    sp.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"])
+    sp.add_argument("--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"])
 
 
 def _query_args(sp: argparse.ArgumentParser) -> None:

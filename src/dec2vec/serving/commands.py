@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"a packaged model, a recipe name or a saved dec2vec folder (default: {DEFAULT_MODEL}, trained)",
     )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-    sp.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16"])
+    sp.add_argument("--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"])
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     sp.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     sp.add_argument(
