@@ -53,6 +53,16 @@ class TextTokenizer:
         self.bos_id: int | None = int(bos) if bos is not None and probe and probe[0] == bos else None
         if force_bos and self.bos_id is None and bos is not None:
             self.bos_id = int(bos)  # the recipe wants BOS first although the tokenizer does not add it
+        elif force_bos and bos is None:
+            import warnings
+
+            warnings.warn(
+                "bos_first cannot apply: the tokenizer defines no BOS token, so the Contextual token is the "
+                "first position (the attention sink, whose state hardly depends on its input); consider a "
+                "backbone with a BOS token, or bos_first: false to silence this",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]:
         """Character span of every token of each text (no special tokens)."""

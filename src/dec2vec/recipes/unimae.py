@@ -13,4 +13,4 @@ class UniMAE(Recipe):
     name = "unimae"
     summary = "causal attention, h_eos; trained by masked autoregression + reconstruction (MAR + MRC)"
     pooling = "last"
-    losses = ("unimae", "contrastive", "simcse")  # unimae = MAR + MRC
+    losses = ("unimae", "contrastive", "simcse", "distill")  # unimae = MAR + MRC

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-OBJECTIVES = ("contrastive", "simcse", "mntp", "unimae")
+OBJECTIVES = ("contrastive", "simcse", "mntp", "unimae", "distill")
 ENCODER_MODES = ("frozen", "full", "lora")
+PRECISIONS = ("fp32", "bf16")
+PROJECTOR_INITS = ("random", "lstsq")
 
 T = TypeVar("T")
 
@@ -98,6 +100,27 @@ class StageConfig:
     dropout: float | None = field(default=None, metadata={"help": "attention dropout during the stage (simcse)"})
     max_length: int | None = field(default=None, metadata={"help": "token limit of training inputs; None = model's"})
     name: str | None = field(default=None, metadata={"help": "label in logs (default: the objective)"})
+    teacher: str = field(
+        default="all-mpnet-base-v2", metadata={"help": "distill: teacher encoder (registry name or local folder)"}
+    )
+    teacher_max_length: int | None = field(
+        default=None, metadata={"help": "distill: teacher token limit; None = the teacher's own (384 for mpnet)"}
+    )
+    distill_kl: float = field(
+        default=1.0, metadata={"help": "distill: weight of KL(teacher || student) of the in-batch similarity softmax"}
+    )
+    distill_mse: float = field(
+        default=0.0, metadata={"help": "distill: weight of the MSE between the in-batch cosine matrices"}
+    )
+    distill_nce: float = field(
+        default=0.0, metadata={"help": "distill, pair data: weight of InfoNCE on query->positive with soft labels"}
+    )
+    soft_labels: float = field(
+        default=1.0, metadata={"help": "distill_nce target: share of the teacher's distribution (rest: one-hot)"}
+    )
+    distill_temperature: float = field(
+        default=0.05, metadata={"help": "distill: temperature of both similarity softmaxes (and the soft labels)"}
+    )
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -124,6 +147,13 @@ class StageConfig:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.max_length is not None and self.max_length < 8:
             raise ConfigError(f"max_length must be >= 8, got {self.max_length}")
+        weights = (self.distill_kl, self.distill_mse, self.distill_nce)
+        if min(weights) < 0 or (self.objective == "distill" and sum(weights) == 0):
+            raise ConfigError(f"distill_kl, distill_mse, distill_nce must be >= 0 and not all 0, got {weights}")
+        if not 0.0 <= self.soft_labels <= 1.0:
+            raise ConfigError(f"soft_labels must be in [0, 1], got {self.soft_labels}")
+        if self.distill_temperature <= 0:
+            raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
         self.name = self.name or self.objective
 
 
@@ -172,10 +202,46 @@ class TrainConfig:
     skip_bad: bool = field(default=False, metadata={"help": "skip malformed data lines (counted) instead of failing"})
     max_bad_steps: int = field(default=5, metadata={"help": "abort after this many non-finite losses in a row"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda...; None = CUDA when present"})
+    precision: str = field(
+        default="fp32",
+        metadata={
+            "help": "fp32, or bf16: forward passes under bf16 autocast (weights, gradients, optimizer stay fp32)"
+        },
+    )
+    length_buckets: int = field(
+        default=0,
+        metadata={
+            "help": "group records of similar length: draw this many batches of one source at once, sort by "
+            "length, cut into batches, serve them in a seeded order; 0 = off"
+        },
+    )
+    projector_init: str = field(
+        default="random",
+        metadata={"help": "causal2vec: random, or lstsq (projector output layer fitted to mean token embeddings)"},
+    )
+    projector_init_texts: int = field(
+        default=2048, metadata={"help": "texts of the first stage's data used by projector_init: lstsq"}
+    )
+    validate_every: int = field(
+        default=0,
+        metadata={
+            "help": "steps between held-out validations (valid.csv: MRR and R@1 on the *.valid.jsonl split of "
+            "the pair sources), also run at step 0 and at the end of each stage; 0 = off"
+        },
+    )
+    validate_pairs: int = field(
+        default=50, metadata={"help": "validate_every: pairs per source in each validation pool"}
+    )
 
     def __post_init__(self) -> None:
         if not self.stages:
             raise ConfigError("the config has no stages")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got '{self.precision}'")
+        if self.projector_init not in PROJECTOR_INITS:
+            raise ConfigError(f"projector_init must be one of {PROJECTOR_INITS}, got '{self.projector_init}'")
+        if self.length_buckets < 0 or self.length_buckets == 1:
+            raise ConfigError(f"length_buckets must be 0 (off) or >= 2, got {self.length_buckets}")
         if self.encoder_mode not in ENCODER_MODES:
             raise ConfigError(f"encoder_mode must be one of {ENCODER_MODES}, got '{self.encoder_mode}'")
         for key, low in (
@@ -184,6 +250,8 @@ class TrainConfig:
             ("log_every", 1),
             ("shuffle_buffer", 1),
             ("max_bad_steps", 1),
+            ("validate_every", 0),
+            ("validate_pairs", 2),
         ):
             if getattr(self, key) < low:
                 raise ConfigError(f"{key} must be >= {low}, got {getattr(self, key)}")
@@ -236,6 +304,19 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
             raise ConfigError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping or list")
 
 
+def expand_home(path: str) -> Path:
+    """A configured path with ``$DEC2VEC_HOME`` (or ``${DEC2VEC_HOME}``) replaced by dec2vec's cache root,
+    set or not, then other environment variables and ``~`` expanded: long runs keep their outputs out of
+    the work tree."""
+    import os
+
+    from ..models import cache_home
+
+    for token in ("${DEC2VEC_HOME}", "$DEC2VEC_HOME"):
+        path = path.replace(token, str(cache_home()))
+    return Path(os.path.expandvars(path)).expanduser()
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """YAML file (or nothing) plus ``key=value`` overrides -> validated TrainConfig."""
     import yaml
@@ -256,11 +337,26 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     return TrainConfig.from_dict(values)
 
 
+_LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "run": {"precision": "fp32", "length_buckets": 0, "projector_init": "random", "projector_init_texts": 2048},
+    "stage": {
+        "teacher": "all-mpnet-base-v2",
+        "teacher_max_length": None,
+        "distill_kl": 1.0,
+        "distill_mse": 0.0,
+        "distill_nce": 0.0,
+        "soft_labels": 1.0,
+        "distill_temperature": 0.05,
+    },
+}
+_DISTILL_ONLY = set(_LATER_DEFAULTS["stage"])
+
+
 def config_fingerprint(cfg: TrainConfig) -> str:
     """A hash of what determines the run's trajectory, checked on --resume.
 
-    Settings that change only logging, checkpointing, where files go, the device, bad-line
-    skipping or how the result is saved are left out, so a resume may change them.
+    Settings that change only logging, checkpointing, validation, where files go, the device,
+    bad-line skipping or how the result is saved are left out, so a resume may change them.
     """
     import hashlib
 
@@ -275,6 +371,16 @@ def config_fingerprint(cfg: TrainConfig) -> str:
         "output_dir",
         "merge_on_save",
         "max_bad_steps",
+        "validate_every",  # validation keeps the RNG stream as it was, so the weights do not depend on it
+        "validate_pairs",
     ):
         d.pop(k, None)
+    # settings added later count only when set, so runs checkpointed before they existed still resume
+    for key, default in _LATER_DEFAULTS["run"].items():
+        if d.get(key) == default or (key == "projector_init_texts" and d.get("projector_init") == "random"):
+            d.pop(key, None)
+    for stage in d["stages"]:
+        for key, default in _LATER_DEFAULTS["stage"].items():
+            if stage.get(key) == default or (stage.get("objective") != "distill" and key in _DISTILL_ONLY):
+                stage.pop(key, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -43,6 +43,8 @@ def parse_record(line: bytes, kind: str, text_field: str) -> Record:
         raise ValueError(f"not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    if kind == "any":  # distillation: pairs where the line has a query, plain text otherwise
+        kind = "pairs" if "query" in obj else "text"
     if kind == "text":
         if text_field in obj:
             return Record(text=_string(obj[text_field], text_field))
@@ -191,19 +193,58 @@ class JsonlStream:
             self._block = None
 
 
-class MixtureLoader:
-    """Global batches, each drawn from one source picked by weight with a per-step seed."""
+def record_length(r: Record) -> int:
+    """Characters a record feeds the model: a cheap, tokenizer-free stand-in for its token count."""
+    return sum(len(t) for t in (r.text, r.query, r.positive) if t)
 
-    def __init__(self, specs: list[DataSpec], kind: str, *, seed: int, buffer: int, skip_bad: bool) -> None:
+
+@dataclass
+class _Pool:
+    """Length-bucketed batches of one source: where the stream stood when the pool was drawn, the
+    batches, and how many were served (so a resume redraws the same pool and skips as many)."""
+
+    start: dict[str, Any]
+    batches: list[list[Record]]
+    served: int = 0
+
+
+def bucket_batches(records: list[Record], size: int, rng: random.Random) -> list[list[Record]]:
+    """Sort by length (stable), cut into batches of ``size``, and shuffle the batch order."""
+    ordered = sorted(records, key=record_length)
+    batches = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+class MixtureLoader:
+    """Global batches, each drawn from one source picked by weight with a per-step seed.
+
+    With ``buckets`` = k >= 2, a source's next k batches are drawn together, sorted by length and
+    re-cut, so each batch holds texts of similar length and pads less; the batch order within the
+    pool is shuffled from a seed tied to the pool's position, so it is deterministic and resumable.
+    """
+
+    def __init__(
+        self, specs: list[DataSpec], kind: str, *, seed: int, buffer: int, skip_bad: bool, buckets: int = 0
+    ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise InputError(f"data sources need distinct names, got {names}; set 'name' on each")
         self.specs = specs
         self.seed = seed
+        self.buckets = buckets
         self.streams = {
             s.name: JsonlStream(s.path, kind, text_field=s.text_field, buffer=buffer, seed=seed, skip_bad=skip_bad)
             for s in specs
         }
+        self._pools: dict[str, _Pool] = {}
+
+    def _draw_pool(self, name: str, size: int, served: int = 0) -> _Pool:
+        stream = self.streams[name]
+        start = stream.state_dict()
+        records = [stream.next() for _ in range(size * self.buckets)]
+        rng = random.Random(f"{self.seed}:bucket:{name}:{start['epoch']}:{start['block_start']}:{start['index']}")
+        return _Pool(start, bucket_batches(records, size, rng), served)
 
     def pick(self, step: int) -> DataSpec:
         rng = random.Random(f"{self.seed}:source:{step}")
@@ -211,17 +252,34 @@ class MixtureLoader:
 
     def batch(self, step: int, size: int) -> tuple[DataSpec, list[Record]]:
         spec = self.pick(step)
-        stream = self.streams[spec.name]  # type: ignore[index]
-        return spec, [stream.next() for _ in range(size)]
+        name: str = spec.name  # type: ignore[assignment]
+        if self.buckets < 2:
+            stream = self.streams[name]
+            return spec, [stream.next() for _ in range(size)]
+        pool = self._pools.get(name)
+        if pool is None or pool.served >= len(pool.batches) or len(pool.batches[pool.served]) != size:
+            pool = self._pools[name] = self._draw_pool(name, size)
+        pool.served += 1
+        return spec, list(pool.batches[pool.served - 1])
 
     @property
     def skipped(self) -> dict[str, int]:
         return {name: s.skipped for name, s in self.streams.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {name: s.state_dict() for name, s in self.streams.items()}
+        out: dict[str, Any] = {name: s.state_dict() for name, s in self.streams.items()}
+        for name, pool in self._pools.items():  # a pool is resumed by redrawing it from its start
+            out[name] = {"pool_start": pool.start, "served": pool.served, "size": len(pool.batches[0])}
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._pools = {}
         for name, s in self.streams.items():
-            if name in state:
-                s.load_state_dict(state[name])
+            if name not in state:
+                continue
+            saved = state[name]
+            if "pool_start" in saved:
+                s.load_state_dict(saved["pool_start"])
+                self._pools[name] = self._draw_pool(name, saved["size"], saved["served"])
+            else:
+                s.load_state_dict(saved)

@@ -9,17 +9,21 @@ step) exact and simple. Works under ``torchrun`` and ``accelerate launch``, gloo
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DistContext:
     rank: int = 0
     world_size: int = 1
+    owns_group: bool = False  # this context created the process group, so it must destroy it
 
     @property
     def enabled(self) -> bool:
@@ -39,15 +43,40 @@ class DistContext:
         if self.enabled:
             dist.barrier()
 
+    def close(self, clean: bool = True) -> None:
+        """Destroy the process group this context created, while the interpreter is fully alive.
+
+        Why: a group left for interpreter exit is torn down during finalization, when gloo's worker
+        threads may still hold work objects with tensors that point into Python; releasing them then
+        needs the GIL of a dying interpreter, and the process aborts (SIGABRT, "terminate called
+        without an active exception") after the run has saved its model. ``clean`` (the run ended
+        normally) first waits at a barrier so no process leaves while another is still in a
+        collective. After an error the other processes may never reach that barrier, so there is
+        none; gloo's destroy is local to the process, NCCL's may wait on its peers, so an NCCL group
+        is left to the launcher after an error. Idempotent.
+        """
+        if not (self.owns_group and dist.is_available() and dist.is_initialized()):
+            return
+        backend = str(dist.get_backend())
+        try:
+            if clean:
+                dist.barrier()
+            elif backend != "gloo":
+                return
+            dist.destroy_process_group()
+        except Exception as e:  # a peer already gone: nothing left to wait for
+            log.warning("process group teardown: %s", e)
+
 
 def init_distributed(device: torch.device) -> DistContext:
     """Join the process group that torchrun/accelerate describe in the environment, if any."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()  # a group made by the caller (accelerate, a test) stays theirs
+    if owns:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistContext(dist.get_rank(), dist.get_world_size())
+    return DistContext(dist.get_rank(), dist.get_world_size(), owns)
 
 
 def gather_with_grad(x: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, int]:
@@ -61,15 +90,31 @@ def gather_with_grad(x: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, i
         return x, 0
     from torch.distributed.nn.functional import all_gather
 
+    counts, padded = _pad_to_longest(x, ctx)
+    parts = all_gather(padded)  # world x (longest, D), differentiable
+    out = torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])  # (n_global, D)
+    return out, sum(counts[: ctx.rank])
+
+
+def _pad_to_longest(x: torch.Tensor, ctx: DistContext) -> tuple[list[int], torch.Tensor]:
+    """Every process's row count, and ``x`` padded with zero rows to the largest: (longest, ...)."""
     n = torch.tensor([x.shape[0]], device=x.device)
     sizes = [torch.zeros_like(n) for _ in range(ctx.world_size)]
     dist.all_gather(sizes, n)
     counts = [int(s.item()) for s in sizes]
     longest = max(counts)
     padded = torch.cat([x, x.new_zeros(longest - x.shape[0], *x.shape[1:])]) if x.shape[0] < longest else x
-    parts = all_gather(padded)  # world x (longest, D), differentiable
-    out = torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])  # (n_global, D)
-    return out, sum(counts[: ctx.rank])
+    return counts, padded
+
+
+def gather_rows(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """(n_local, ...) -> (n_global, ...) without gradients (ids, teacher vectors); rows may differ in count."""
+    if not ctx.enabled:
+        return x
+    counts, padded = _pad_to_longest(x, ctx)
+    parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])
 
 
 def average_gradients(params: list[torch.nn.Parameter], ctx: DistContext) -> None:

@@ -18,9 +18,19 @@ from ..embedder import Embedder
 from ..errors import ConfigError
 from .config import DataSpec, StageConfig
 from .data import Record
-from .distributed import DistContext, gather_with_grad
+from .distributed import DistContext, gather_rows, gather_with_grad
 from .gradcache import cached_backward
-from .losses import IGNORE, info_nce, next_token_pairs, token_loss
+from .losses import (
+    IGNORE,
+    false_negative_mask,
+    info_nce,
+    next_token_pairs,
+    similarity_kl,
+    similarity_mse,
+    soft_info_nce,
+    text_ids,
+    token_loss,
+)
 from .mrc import ReconstructionDecoder
 
 Features = dict[str, torch.Tensor]
@@ -79,6 +89,33 @@ class Objective:
     def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
         raise NotImplementedError
 
+    def embed_grouped(self, groups: list[tuple[list[str], str | None]], loss_fn: Any) -> tuple[torch.Tensor, int]:
+        """Embed each (texts, instruction) group, call ``loss_fn(*embeddings)`` and back-propagate.
+
+        With ``chunk_size`` set this is gradient caching (one chunk's activations at a time); the
+        loss and gradients are the same either way. Returns the detached loss and the real tokens.
+        """
+        chunk = self.stage.chunk_size or max(len(texts) for texts, _ in groups)
+        chunks = [
+            [self.features(texts[i : i + chunk], instruction) for i in range(0, len(texts), chunk)]
+            for texts, instruction in groups
+        ]
+        tokens = sum(int(f["attention_mask"].sum()) for group in chunks for f in group)
+        device_type = self.device.type
+
+        def fp32_loss(*reps: torch.Tensor) -> torch.Tensor:
+            # under ``precision: bf16`` autocast would run the similarity matmuls in bf16 (3 significant
+            # digits, visible as steps in the logged loss); the model ran in bf16, the loss does not
+            with torch.autocast(device_type, enabled=False):
+                return loss_fn(*(r.float() for r in reps))
+
+        if self.stage.chunk_size:
+            return cached_backward(self.emb, chunks, fp32_loss, self.device), tokens
+        reps = [torch.cat([self.emb(f) for f in group]) for group in chunks]  # each (n_group, D)
+        loss = fp32_loss(*reps)
+        loss.backward()
+        return loss.detach(), tokens
+
     def lm_head(self) -> nn.Module:
         head = self.emb.backbone.get_output_embeddings()
         if head is None:
@@ -86,48 +123,73 @@ class Objective:
         return head
 
 
+def pair_documents(records: list[Record], hard_negatives: int) -> tuple[list[str], list[str | None]]:
+    """The documents of a pair batch: every positive, then up to ``hard_negatives`` per query; and per
+    document the query it answers (None for hard negatives), from which false negatives are found."""
+    docs: list[str] = [r.positive for r in records]  # type: ignore[misc]
+    owners: list[str | None] = [r.query for r in records]
+    positives = set(docs)
+    for r in records:
+        # a neighbour verse can be another query's positive: as a negative it would be a false one
+        extra = [n for n in r.negatives[:hard_negatives] if n not in positives]
+        docs.extend(extra)
+        owners.extend([None] * len(extra))
+    return docs, owners
+
+
+def batch_false_negatives(
+    queries: list[str], positives: list[str], docs: list[str], owners: list[str | None], ctx: DistContext
+) -> tuple[torch.Tensor, int]:
+    """(B, N_global) mask of the documents, gathered from every process, that answer each local query
+    too (see ``losses.false_negative_mask``), and where this process's documents start."""
+    doc_ids = gather_rows(text_ids(docs), ctx)  # type: ignore[arg-type]
+    owner_ids = gather_rows(text_ids(owners), ctx)
+    offset = 0
+    if ctx.enabled:
+        counts = gather_rows(torch.tensor([len(docs)]), ctx)
+        offset = int(counts[: ctx.rank].sum())
+    mask = false_negative_mask(text_ids(queries), text_ids(positives), doc_ids, owner_ids, offset)  # type: ignore[arg-type]
+    return mask, offset
+
+
 class _Contrastive(Objective):
     """Shared by supervised InfoNCE and SimCSE: embed two groups, score group 0 against group 1."""
 
-    def groups(self, records: list[Record], spec: DataSpec) -> tuple[list[str], str | None, list[str]]:
+    def groups(
+        self, records: list[Record], spec: DataSpec
+    ) -> tuple[list[str], str | None, list[str], list[str | None]]:
+        """Queries, their instruction, documents (positives first, in query order) and each document's query."""
         raise NotImplementedError
 
     def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
-        q_texts, instruction, d_texts = self.groups(records, spec)
+        q_texts, instruction, d_texts, owners = self.groups(records, spec)
         temperature = self.stage.temperature
+        mask, _ = batch_false_negatives(q_texts, d_texts[: len(q_texts)], d_texts, owners, self.ctx)
+        mask = mask.to(self.device)
 
         def loss_fn(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
             d_all, offset = gather_with_grad(d, self.ctx)  # (N_global, D)
-            return info_nce(q, d_all, temperature, offset)
+            return info_nce(q, d_all, temperature, offset, mask)
 
-        chunk = self.stage.chunk_size or max(len(q_texts), len(d_texts))
-        q_chunks = [self.features(q_texts[i : i + chunk], instruction) for i in range(0, len(q_texts), chunk)]
-        d_chunks = [self.features(d_texts[i : i + chunk]) for i in range(0, len(d_texts), chunk)]
-        tokens = sum(int(f["attention_mask"].sum()) for f in (*q_chunks, *d_chunks))
-        if self.stage.chunk_size:
-            loss = cached_backward(self.emb, [q_chunks, d_chunks], loss_fn, self.device)
-        else:
-            q = torch.cat([self.emb(f) for f in q_chunks])  # (b, D)
-            d = torch.cat([self.emb(f) for f in d_chunks])  # (n, D)
-            loss = loss_fn(q, d)
-            loss.backward()
-            loss = loss.detach()
+        loss, tokens = self.embed_grouped([(q_texts, instruction), (d_texts, None)], loss_fn)
         return StepResult(loss, {self.name: loss.item()}, tokens)
 
 
 class Contrastive(_Contrastive):
-    """Supervised InfoNCE: in-batch negatives + hard negatives; the instruction goes on queries only."""
+    """Supervised InfoNCE: in-batch negatives + hard negatives; the instruction goes on queries only.
+
+    Documents that answer a query too (the same positive text, or the positive of another query
+    with the same text, as when one definition is the query of several examples) are left out
+    of its negatives, across processes as well.
+    """
 
     name = "contrastive"
 
-    def groups(self, records: list[Record], spec: DataSpec) -> tuple[list[str], str | None, list[str]]:
-        k = self.stage.hard_negatives
-        docs = [r.positive for r in records]
-        positives = set(docs)
-        for r in records:
-            # a neighbour verse can be another query's positive: as a negative it would be a false one
-            docs.extend(n for n in r.negatives[:k] if n not in positives)
-        return [r.query for r in records], spec.instruction, docs  # type: ignore[return-value]
+    def groups(
+        self, records: list[Record], spec: DataSpec
+    ) -> tuple[list[str], str | None, list[str], list[str | None]]:
+        docs, owners = pair_documents(records, self.stage.hard_negatives)
+        return [r.query for r in records], spec.instruction, docs, owners  # type: ignore[return-value]
 
 
 class SimCSE(_Contrastive):
@@ -141,9 +203,11 @@ class SimCSE(_Contrastive):
         self._old_dropout: dict[nn.Module, float] = {}
         self._dropout_set = False
 
-    def groups(self, records: list[Record], spec: DataSpec) -> tuple[list[str], str | None, list[str]]:
-        texts = [r.text for r in records]
-        return texts, None, texts  # type: ignore[return-value]
+    def groups(
+        self, records: list[Record], spec: DataSpec
+    ) -> tuple[list[str], str | None, list[str], list[str | None]]:
+        texts = [r.text for r in records]  # a text drawn twice is masked: its other copy is no negative
+        return texts, None, texts, texts  # type: ignore[return-value]
 
     def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
         if self.stage.dropout is not None and not self._dropout_set:
@@ -228,7 +292,92 @@ class UniMAE(Objective):
         return StepResult(loss.detach(), {"mar": mar.item(), "mrc": mrc.item()}, int(attn.sum()))
 
 
-OBJECTIVES: dict[str, type[Objective]] = {c.name: c for c in (Contrastive, SimCSE, MNTP, UniMAE)}
+class Distill(Objective):
+    """Match the student's in-batch similarity structure to a teacher's on the same texts.
+
+    A batch of plain texts is one group; a batch of pairs is queries (with the source's
+    instruction, as in contrastive training) plus documents (positives, then hard negatives). The
+    loss is a weighted sum of parts, each logged:
+
+    - ``distill_kl``: KL(teacher || student) of each text's softmaxed cosine row over the global
+      batch (the teacher's ranking of neighbours; student and teacher widths may differ);
+    - ``distill_mse``: squared difference of the cosine matrices (their scale too);
+    - ``distill_nce`` (pairs only): InfoNCE query -> documents whose target mixes the one-hot
+      positive with the teacher's softmaxed scores (``soft_labels``), false negatives masked.
+
+    The teacher sees the bare texts, never the instruction: it was not trained with one. Its
+    vectors come from the on-disk cache (``train.teacher``), filled ahead by ``prepare``.
+    """
+
+    name = "distill"
+    kind = "any"
+
+    def __init__(self, emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> None:
+        super().__init__(emb, stage, ctx, seed)
+        from .teacher import TeacherCache
+
+        self.teacher = TeacherCache(stage.teacher, max_length=stage.teacher_max_length)
+
+    @staticmethod
+    def texts_of(records: list[Record], hard_negatives: int) -> list[str]:
+        """Every text the teacher must embed for a batch of records."""
+        if records[0].text is not None:
+            return [r.text for r in records]  # type: ignore[misc]
+        docs, _ = pair_documents(records, hard_negatives)
+        return [*(r.query for r in records), *docs]  # type: ignore[misc]
+
+    def prepare(self, texts: list[str]) -> None:
+        """Encode (once, resumably, with a progress bar) every text of the stage ahead of training."""
+        self.teacher.ensure(texts, progress=True)
+
+    def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
+        st = self.stage
+        pairs = records[0].text is None
+        if not pairs and not (st.distill_kl or st.distill_mse):
+            raise ConfigError(
+                f"stage '{st.name}': source '{spec.name}' holds plain text, which only distill_kl and distill_mse "
+                "use; give one of them a weight (distill_nce needs query/positive pairs)"
+            )
+        texts = self.texts_of(records, st.hard_negatives)
+        teacher = self.teacher.embeddings(texts).to(self.device)  # (n, Dt)
+        parts: dict[str, torch.Tensor] = {}
+        if pairs:
+            b = len(records)
+            q_texts, d_texts = texts[:b], texts[b:]
+            _, owners = pair_documents(records, st.hard_negatives)
+            mask, _ = batch_false_negatives(q_texts, d_texts[:b], d_texts, owners, self.ctx)
+            mask = mask.to(self.device)
+            tq, td = teacher[:b], teacher[b:]
+            td_all = gather_rows(td, self.ctx)  # (N_global, Dt)
+            groups = [(q_texts, spec.instruction), (d_texts, None)]
+        else:
+            groups = [(texts, None)]
+        t_all = gather_rows(teacher, self.ctx)  # (n_global, Dt), every process's [queries; documents] block
+
+        def loss_fn(*reps: torch.Tensor) -> torch.Tensor:
+            s = torch.cat(reps)  # (n, Ds), in the order of ``texts``
+            s_all, offset = gather_with_grad(s, self.ctx)  # (n_global, Ds)
+            total = s.new_zeros((), dtype=torch.float32)
+            if st.distill_kl:
+                parts["distill_kl"] = similarity_kl(s, s_all, teacher, t_all, st.distill_temperature, offset)
+                total = total + st.distill_kl * parts["distill_kl"]
+            if st.distill_mse:
+                parts["distill_mse"] = similarity_mse(s, s_all, teacher, t_all, offset)
+                total = total + st.distill_mse * parts["distill_mse"]
+            if pairs and st.distill_nce:
+                q, d = reps
+                d_all, d_offset = gather_with_grad(d, self.ctx)
+                parts["distill_nce"] = soft_info_nce(
+                    q, d_all, tq, td_all, st.temperature, st.distill_temperature, st.soft_labels, d_offset, mask
+                )
+                total = total + st.distill_nce * parts["distill_nce"]
+            return total
+
+        loss, tokens = self.embed_grouped(groups, loss_fn)
+        return StepResult(loss, {k: float(v.detach()) for k, v in parts.items()}, tokens)
+
+
+OBJECTIVES: dict[str, type[Objective]] = {c.name: c for c in (Contrastive, SimCSE, MNTP, UniMAE, Distill)}
 
 
 def build_objective(emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> Objective:

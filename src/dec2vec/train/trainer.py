@@ -3,8 +3,9 @@
 Reads top to bottom: build the model and decide what trains; for each stage build its objective,
 data and optimizer; each step draws a global batch from one source, takes this process's shard,
 lets the objective run forward and backward, averages gradients across processes, clips, steps,
-logs, and checkpoints every N steps. A non-finite loss skips its update (and aborts after
-``max_bad_steps`` in a row), so a bad batch never reaches the weights or a checkpoint.
+logs, validates on the held-out split every ``validate_every`` steps (``valid.csv``, main process
+only, the RNG streams untouched), and checkpoints every N steps. A non-finite loss skips its update
+(and aborts after ``max_bad_steps`` in a row), so a bad batch never reaches the weights or a checkpoint.
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ from .checkpoint import (
     save_checkpoint,
     write_atomic,
 )
-from .config import TrainConfig, config_fingerprint
+from .config import TrainConfig, config_fingerprint, expand_home
 from .data import MixtureLoader
 from .distributed import DistContext, all_mean, average_gradients, init_distributed
 from .lora import add_lora, freeze, unfreeze
 from .objectives import Objective, StepResult, build_objective
+from .validate import (
+    CURVE_FILE,
+    append_curve_row,
+    curve_columns,
+    curve_row,
+    kept_rng,
+    read_pairs,
+    trim_curve,
+    valid_sources,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,9 @@ LOG_COLUMNS = [
     "mntp",
     "mar",
     "mrc",
+    "distill_kl",
+    "distill_mse",
+    "distill_nce",
     "lr",
     "tokens",
     "tokens_per_s",
@@ -59,6 +74,7 @@ LOG_COLUMNS = [
     "bad_steps",
     "bad_lines",
 ]
+PROGRESS_FILE = "progress.json"  # tokens and wall seconds at each checkpoint, restored on --resume
 
 
 class TrainingError(Dec2VecError):
@@ -97,7 +113,7 @@ def lr_lambda(warmup: int, total: int):
 class Trainer:
     def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> None:
         self.cfg = cfg
-        self.out = Path(cfg.output_dir).expanduser()
+        self.out = expand_home(cfg.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self.resume = resume
         self.progress = progress
@@ -108,21 +124,32 @@ class Trainer:
 
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.ctx.rank)))
             torch.cuda.set_device(self.device)
-        torch.manual_seed(cfg.seed)
-        self.emb = build_embedder(cfg, self.device)
-        self.backbone_peft: Any = None
-        self.encoder_peft: Any = None
-        self._set_trainable()
-        if self.ctx.rank:  # same weights and LoRA init on every process, then independent dropout streams
-            torch.manual_seed(cfg.seed + self.ctx.rank)
-        self.emb.train()
-        self.state = TrainingState(fingerprint=config_fingerprint(cfg))
-        self._check_stages()
+        try:
+            torch.manual_seed(cfg.seed)
+            self.emb = build_embedder(cfg, self.device)
+            self.backbone_peft: Any = None
+            self.encoder_peft: Any = None
+            self._set_trainable()
+            if self.ctx.rank:  # same weights and LoRA init on every process, then independent dropout streams
+                torch.manual_seed(cfg.seed + self.ctx.rank)
+            self.emb.train()
+            self.state = TrainingState(fingerprint=config_fingerprint(cfg))
+            # counted over the whole run, across resumes (progress.json): valid.csv's x axes
+            self.tokens_seen = 0.0
+            self._wall_before = 0.0  # seconds trained by earlier processes of this run (resumed)
+            self._t_start = time.perf_counter()
+            self._valid_columns: list[str] = []
+            self._check_stages()
+        except BaseException:
+            self.ctx.close(clean=False)
+            raise
 
     def _check_stages(self) -> None:
         """Fail on any stage's config before training the first one (not 2,000 steps later)."""
         from .data import resolve_data_path
 
+        if self.cfg.projector_init != "random" and "projector" not in self.emb.heads:
+            raise ConfigError(f"projector_init: {self.cfg.projector_init} needs a recipe with a projector (causal2vec)")
         for i, stage in enumerate(self.cfg.stages):
             where = f"stages.{i} ('{stage.name}')"
             if stage.objective not in self.emb.recipe.losses:
@@ -139,8 +166,20 @@ class Trainer:
                 path = resolve_data_path(spec.path)
                 if not path.is_file():
                     raise ConfigError(f"{where}: training data not found: {path}")
+            if stage.objective == "distill":
+                from .. import models
+
+                if not isinstance(models.resolve(stage.teacher), Path):
+                    raise ConfigError(
+                        f"{where}: teacher '{stage.teacher}' must be a local folder or a registered model"
+                    )
             if stage.objective == "simcse" and stage.dropout is None and not self.cfg.lora.dropout:
                 log.warning("%s: SimCSE without dropout (stage dropout unset, LoRA dropout 0): the views match", where)
+        if self.cfg.validate_every:
+            sources = valid_sources(self.cfg)  # a missing valid split fails now, not at the first validation
+            for src in sources:
+                read_pairs(src.path, self.cfg.validate_pairs)
+            self._valid_columns = curve_columns(sources)
 
     # ---- what trains ----------------------------------------------------------------------------
     def _set_trainable(self) -> None:
@@ -170,16 +209,34 @@ class Trainer:
 
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> Path:
-        """Train every stage (resuming if asked) and save the final model; returns its folder."""
+        """Train every stage (resuming if asked) and save the final model; returns its folder.
+
+        The process group is destroyed before returning, on success, error or Ctrl-C alike
+        (``DistContext.close`` says why), so a finished multi-process run exits 0.
+        """
+        try:
+            out = self._run()
+        except BaseException:
+            self.ctx.close(clean=False)
+            raise
+        self.ctx.close(clean=True)
+        return out
+
+    def _run(self) -> Path:
         cfg = self.cfg
+        self._t_start = time.perf_counter()
         if self.ctx.is_main and self.ckpt_dir.is_dir():
             clean_stale(self.ckpt_dir)
         restored = self._restore() if self.resume else None
         if restored is None:
             self._fresh_start()
+            if cfg.projector_init == "lstsq":
+                self._fit_projector()
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if restored is None and cfg.validate_every:
+            self._validate(cfg.stages[0].name, self.emb.max_length, None)  # the curve's step 0
         bar = None
         if self.progress and self.ctx.is_main:
             from tqdm.auto import tqdm
@@ -197,13 +254,7 @@ class Trainer:
     def _run_stage(self, index: int, restored: dict[str, Any] | None, bar: Any) -> None:
         cfg, stage = self.cfg, self.cfg.stages[index]
         objective = build_objective(self.emb, stage, self.ctx, cfg.seed)
-        loader = MixtureLoader(
-            stage.data,
-            objective.kind,
-            seed=cfg.seed + 1000 * index,
-            buffer=cfg.shuffle_buffer,
-            skip_bad=cfg.skip_bad,
-        )
+        loader = self._loader(index, objective.kind)
         params = self.trainable(objective)
         head_names = [n for n in params if n.startswith(("model.heads.", "objective."))]
         groups = [
@@ -221,6 +272,8 @@ class Trainer:
             restore_rng(restored["optim"]["rng"], self.ctx.rank, self.device)
         else:
             self.state.stage, self.state.stage_step = index, 0
+        if hasattr(objective, "prepare"):
+            self._prepare(objective, index, loader)
         old_max = self.emb.max_length
         if stage.max_length:
             self.emb.max_length = min(stage.max_length, old_max)
@@ -233,7 +286,7 @@ class Trainer:
                 spec, records = loader.batch(self.state.global_step, stage.batch_size)
                 mine = records[self.ctx.shard(len(records))]
                 optimizer.zero_grad(set_to_none=True)
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), self._autocast():
                     warnings.simplefilter("ignore", TruncationWarning)  # training inputs are cut to max_length
                     result = objective.step(mine, spec, self.state.global_step)
                 average_gradients(plist, self.ctx)
@@ -259,8 +312,12 @@ class Trainer:
                 self.state.bad_lines[stage.name] = loader.skipped
                 dt = time.perf_counter() - t0
                 self._log(stage.name, stage.objective, result, scheduler.get_last_lr()[0], dt, loader, bar)
+                end = self.state.stage_step == stage.steps
+                # before the checkpoint: a checkpoint of step N implies valid.csv's row N was written
+                if cfg.validate_every and (self.state.global_step % cfg.validate_every == 0 or end):
+                    self._validate(stage.name, old_max, bar)
                 every = cfg.checkpoint_every
-                if (every and self.state.global_step % every == 0) or self.state.stage_step == stage.steps:
+                if (every and self.state.global_step % every == 0) or end:
                     self._checkpoint(params, optimizer, scheduler)
             skipped = sum(self.state.bad_lines.get(stage.name, {}).values())
             if skipped:
@@ -276,6 +333,58 @@ class Trainer:
             if close is not None:
                 close()
 
+    def _loader(self, index: int, kind: str) -> MixtureLoader:
+        cfg = self.cfg
+        return MixtureLoader(
+            cfg.stages[index].data,
+            kind,
+            seed=cfg.seed + 1000 * index,
+            buffer=cfg.shuffle_buffer,
+            skip_bad=cfg.skip_bad,
+            buckets=cfg.length_buckets,
+        )
+
+    def _autocast(self) -> Any:
+        """bf16 autocast of the forward passes (``precision: bf16``); weights and optimizer stay fp32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
+
+    def _prepare(self, objective: Objective, index: int, loader: MixtureLoader) -> None:
+        """Let the objective see every text the rest of the stage will draw (distillation encodes them
+        with its teacher once, ahead of training). A copy of the loader replays the batches to come."""
+        stage = self.cfg.stages[index]
+        replay = self._loader(index, objective.kind)
+        replay.load_state_dict(loader.state_dict())
+        texts: list[str] = []
+        for step in range(self.state.global_step, self.state.global_step + stage.steps - self.state.stage_step):
+            _, records = replay.batch(step, stage.batch_size)
+            texts.extend(objective.texts_of(records, stage.hard_negatives))  # type: ignore[attr-defined]
+        self._on_main(lambda: objective.prepare(texts))  # type: ignore[attr-defined]
+        self.ctx.barrier()
+        if not self.ctx.is_main:
+            objective.teacher.reload()  # type: ignore[attr-defined]
+
+    def _fit_projector(self) -> None:
+        """Causal2Vec warm start: fit the projector by least squares (``projector_init: lstsq``)."""
+        from ..recipes.causal2vec import fit_projector
+
+        first = self.cfg.stages[0]
+        loader = MixtureLoader(
+            first.data, "any", seed=self.cfg.seed + 777, buffer=self.cfg.shuffle_buffer, skip_bad=self.cfg.skip_bad
+        )
+        texts: list[str] = []
+        step = 0
+        while len(texts) < self.cfg.projector_init_texts:
+            _, records = loader.batch(step, min(64, self.cfg.projector_init_texts))
+            for r in records:
+                texts.extend(t for t in (r.text, r.query, r.positive) if t)
+            step += 1
+        r2 = fit_projector(self.emb, texts[: self.cfg.projector_init_texts])
+        log.info(
+            "projector fitted by least squares on %d texts (R^2 %.3f)",
+            min(len(texts), self.cfg.projector_init_texts),
+            r2,
+        )
+
     def _fresh_start(self) -> None:
         """A run from step 0 must not mix with an earlier run's checkpoints and log in the same folder."""
         if latest_checkpoint(self.ckpt_dir) is not None and not self.resume:
@@ -284,7 +393,8 @@ class Trainer:
                 "or choose another output_dir"
             )
         if self.ctx.is_main:
-            (self.out / "log.csv").unlink(missing_ok=True)
+            for name in ("log.csv", CURVE_FILE, PROGRESS_FILE):
+                (self.out / name).unlink(missing_ok=True)
         self.ctx.barrier()
 
     def _all_finite(self, result: StepResult, grad_norm: torch.Tensor) -> bool:
@@ -297,6 +407,85 @@ class Trainer:
             dist.all_reduce(ok, op=dist.ReduceOp.MIN)
         return bool(ok.item() > 0)
 
+    # ---- validation during the run (the learning curve) ------------------------------------------
+    def _validate(self, stage: str, max_length: int, bar: Any) -> None:
+        """Score the current model on the held-out split and append a row to ``valid.csv``.
+
+        Main process only; the others wait in ``_on_main``'s all-reduce, and raise too if it fails.
+        The model is embedded as it will be saved: eval mode, no autocast, the model's own token
+        limit (not the stage's). Every RNG stream is put back afterwards, so a run with validation
+        ends with the same weights as one without.
+        """
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            stage_max = self.emb.max_length
+            with kept_rng(self.device):
+                self.emb.max_length = max_length
+                self.train(False)
+                try:
+                    with torch.inference_mode(), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", TruncationWarning)
+                        result = validate(self.emb, self.cfg, n=self.cfg.validate_pairs)
+                finally:
+                    self.emb.max_length = stage_max
+                    self.train(True)
+            step = self.state.global_step
+            row = curve_row(step, stage, int(self.tokens_seen), self.wall_s, result)
+            append_curve_row(self.out / CURVE_FILE, self._valid_columns, row)
+            mean = result["mean"]
+            took = time.perf_counter() - t0
+            msg = (
+                f"step {step}: validation MRR {mean['mrr']:.4f}, R@1 {mean['recall_at_1']:.4f} "
+                f"({len(result['sources'])} sources x {self.cfg.validate_pairs} pairs, {took:.0f} s)"
+            )
+            log.info(msg)
+            if bar is not None and not log.isEnabledFor(logging.INFO):
+                bar.write(msg)
+
+        self._on_main(run)
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds this run has spent so far, over every process that worked on it (resumes included)."""
+        return self._wall_before + time.perf_counter() - self._t_start
+
+    def _save_progress(self) -> None:
+        path = self.out / PROGRESS_FILE
+        step = self.state.global_step
+        try:
+            saved = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            saved = {}
+        saved = {k: v for k, v in saved.items() if k.isdigit() and int(k) < step}
+        saved[str(step)] = {"tokens": int(self.tokens_seen), "wall_s": round(self.wall_s, 1)}
+        write_atomic(path, json.dumps(saved, indent=1) + "\n")
+
+    def _load_progress(self, step: int) -> None:
+        """Tokens and wall seconds at the checkpoint we resume from; counted from log.csv if progress.json
+        lacks it (a run checkpointed before the file existed)."""
+        path = self.out / PROGRESS_FILE
+        try:
+            entry = json.loads(path.read_text()).get(str(step)) if path.exists() else None
+        except ValueError:
+            entry = None
+        if entry is not None:
+            self.tokens_seen, self._wall_before = float(entry["tokens"]), float(entry["wall_s"])
+            return
+        rows = []
+        if (self.out / "log.csv").exists():
+            with open(self.out / "log.csv", newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        self.tokens_seen = float(sum(int(r["tokens"]) for r in rows))
+        self._wall_before = sum(float(r["sec_per_step"]) for r in rows)
+        if self.cfg.validate_every:
+            log.warning(
+                "%s has no entry for step %d: tokens and wall seconds counted from log.csv (%d rows)",
+                path,
+                step,
+                len(rows),
+            )
+
     # ---- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self, params: dict[str, nn.Parameter], optimizer: Any, scheduler: Any) -> None:
         rngs = [rng_state(self.device)]
@@ -305,11 +494,14 @@ class Trainer:
 
             rngs = [None] * self.ctx.world_size  # type: ignore[list-item]
             dist.all_gather_object(rngs, {k: v.cpu() for k, v in rng_state(self.device).items()})
-        self._on_main(
-            lambda: save_checkpoint(
+
+        def write() -> None:
+            self._save_progress()  # first: a checkpoint that exists always has its counters
+            save_checkpoint(
                 self.ckpt_dir, self.state, dict(params), optimizer, scheduler, self.cfg.keep_checkpoints, rngs
             )
-        )
+
+        self._on_main(write)
 
     def _on_main(self, fn: Any) -> None:
         """Run ``fn`` on the main process; every process raises if it failed (no one hangs in a barrier)."""
@@ -344,6 +536,9 @@ class Trainer:
         if state.stage_step > 0 or state.stage > 0:
             self._load_params(None, params)  # earlier stages' results, when resuming into a later stage
         self._trim_log(state.global_step)
+        if self.ctx.is_main:
+            trim_curve(self.out / CURVE_FILE, state.global_step, self._valid_columns or None)
+            self._load_progress(state.global_step)
         log.info("resumed from %s (step %d)", path, state.global_step)
         return {"params": params, "optim": optim}
 
@@ -364,6 +559,7 @@ class Trainer:
         self, name: str, objective: str, r: StepResult, lr: float, dt: float, loader: MixtureLoader, bar: Any
     ) -> None:
         tokens = all_mean(float(r.tokens), self.ctx, self.device) * self.ctx.world_size
+        self.tokens_seen += tokens
         loss = all_mean(float(r.loss), self.ctx, self.device)
         parts = {k: all_mean(v, self.ctx, self.device) for k, v in r.parts.items()}
         if not self.ctx.is_main:

@@ -4,11 +4,16 @@ Checkpoints and settings are chosen on this split, never on the evaluation suite
 Each source's first ``n`` valid pairs form a pool: every query (with the source's instruction, as
 in training) ranks the ``n`` positives of that pool by cosine. Recall@1 and MRR per source, and their
 mean, say how well a model does the training task on pairs it never saw.
+
+The trainer runs the same validation during a run (``validate_every``) and appends each result to
+``valid.csv``, the run's learning curve; the helpers at the end of this file write, trim and read it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +33,16 @@ class ValidSource:
 
 
 def valid_sources(cfg: TrainConfig) -> list[ValidSource]:
-    """The valid split of every contrastive source in ``cfg`` (``X.train.jsonl`` -> ``X.valid.jsonl``)."""
+    """The valid split of every pair source in ``cfg`` (``X.train.jsonl`` -> ``X.valid.jsonl``): the data of
+    contrastive stages, and the query/positive files of distill stages (their plain-text files rank nothing)."""
     out: dict[str, ValidSource] = {}
     for stage in cfg.stages:
-        if stage.objective != "contrastive":
+        if stage.objective not in ("contrastive", "distill"):
             continue
         for spec in stage.data:
             train = resolve_data_path(spec.path)
+            if stage.objective == "distill" and not _holds_pairs(train):
+                continue
             if not train.name.endswith(".train.jsonl"):
                 raise ConfigError(f"{train}: no validation split known (want NAME.valid.jsonl by NAME.train.jsonl)")
             valid = train.with_name(train.name.replace(".train.jsonl", ".valid.jsonl"))
@@ -44,6 +52,15 @@ def valid_sources(cfg: TrainConfig) -> list[ValidSource]:
     if not out:
         raise ConfigError("the config has no contrastive data to validate on")
     return list(out.values())
+
+
+def _holds_pairs(path: Path) -> bool:
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        return "query" in json.loads(first)
+    except ValueError:
+        return False
 
 
 def read_pairs(path: Path, n: int) -> tuple[list[str], list[str]]:
@@ -97,3 +114,103 @@ def write_report(result: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(path)
+
+
+# ---- the learning curve: validation during a run (``validate_every``) ----------------------------
+
+CURVE_FILE = "valid.csv"
+CURVE_HEAD = ["step", "stage", "tokens", "wall_s", "mrr", "recall_at_1"]
+
+
+def curve_columns(sources: list[ValidSource]) -> list[str]:
+    """valid.csv's header: step, counters, the mean scores, then ``<source>.mrr`` and ``<source>.recall_at_1``."""
+    return CURVE_HEAD + [f"{s.name}.{k}" for s in sources for k in ("mrr", "recall_at_1")]
+
+
+def curve_row(step: int, stage: str, tokens: int, wall_s: float, result: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"step": step, "stage": stage, "tokens": tokens, "wall_s": f"{wall_s:.1f}"}
+    row.update({k: f"{v:.6f}" for k, v in result["mean"].items()})
+    for name, scores in result["sources"].items():
+        row.update({f"{name}.{k}": f"{scores[k]:.6f}" for k in ("mrr", "recall_at_1")})
+    return row
+
+
+def append_curve_row(path: Path, columns: list[str], row: dict[str, Any]) -> None:
+    """One row appended and fsynced: a kill leaves at most a torn last line, which ``trim_curve`` drops."""
+    import csv
+    import io
+    import os
+
+    new = not path.exists() or path.stat().st_size == 0
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    if new:
+        w.writeheader()
+    w.writerow(row)
+    with open(path, "a", newline="") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_curve(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a valid.csv (a torn or unparsable line, e.g. from a kill mid-write, is left out)."""
+    import csv
+
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        try:
+            int(r["step"])
+            float(r["mrr"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append(r)
+    return out
+
+
+def trim_curve(path: Path, step: int, columns: list[str] | None = None) -> None:
+    """Keep the rows up to ``step`` (the checkpoint a run resumes from), rewritten atomically, so the
+    resumed run's rows for later steps replace the killed run's instead of repeating them."""
+    import csv
+    import io
+
+    from .checkpoint import write_atomic
+
+    if not path.exists():
+        return
+    rows = [r for r in read_curve(path) if int(r["step"]) <= step]
+    if columns is None:
+        with open(path, newline="") as f:
+            columns = next(csv.reader(f), CURVE_HEAD)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(path, buf.getvalue())
+
+
+@contextmanager
+def kept_rng(device: Any) -> Iterator[None]:
+    """Run the block without moving any random stream (torch CPU and this device's CUDA, Python, NumPy), so
+    that validating during training leaves the training run's dropout, masks and data draws as they were."""
+    import random
+
+    from .checkpoint import rng_state
+
+    torch_state = rng_state(device)
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    try:
+        yield
+    finally:
+        import torch
+
+        torch.set_rng_state(torch_state["torch"])
+        if "cuda" in torch_state:
+            torch.cuda.set_rng_state(torch_state["cuda"], device)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
