@@ -43,17 +43,17 @@ def lines(path):
 
 def test_counts(built):
     _, m = built
-    expected = {  # measured before the leakage filter and dedup (docs/DATA.md); generous bounds
-        "gcide-word-definition": (180_000, 200_000),
-        "gcide-word-quotation": (35_000, 40_000),
-        "glossary-term-definition": (26_000, 28_000),
-        "manpages-name-description": (2_200, 2_450),
-        "bible-mhcc-commentary": (3_800, 3_930),
-        "bible-asv-kjv": (30_500, 31_102),
-        "chitchat-turns": (110_000, 131_600),
-        "shakespeare-turns": (28_000, 30_500),
-        "chatterbot-qa": (2_000, 2_400),
-        "fortunes": (13_000, 15_000),
+    expected = {  # after dedup and the leakage filter: measured counts (docs/DATA.md), a few % either side
+        "gcide-word-definition": (185_000, 200_000),  # 194,087
+        "gcide-word-quotation": (36_000, 40_000),  # 38,634
+        "glossary-term-definition": (26_000, 28_500),  # 27,712
+        "manpages-name-description": (1_000, 1_250),  # 1,096: man-pages-dev repeats one NAME line over aliases
+        "bible-mhcc-commentary": (3_800, 3_930),  # 3,930
+        "bible-asv-kjv": (30_500, 31_102),  # 31,045
+        "chitchat-turns": (125_000, 132_000),  # 131,303
+        "shakespeare-turns": (29_000, 31_000),  # 30,455
+        "chatterbot-qa": (1_100, 1_350),  # 1,224: the corpus repeats many turns across files
+        "fortunes": (14_000, 15_200),  # 14,738
     }
     for name, (lo, hi) in expected.items():
         assert lo <= total(m, name) <= hi, (name, total(m, name))

@@ -60,8 +60,8 @@ def test_counts_in_expected_ranges(built):
     assert 1_000 <= total(m, "wiki-gensim") <= 5_500
     words = sum(v for k, v in m["corpora"]["austen"]["counts"].items() if k.startswith("words_"))
     assert 700_000 <= words <= 730_000  # ≈718k words of novels
-    for c in m["corpora"].values():
-        assert 0.01 < c["counts"]["valid"] / (c["counts"]["train"] + c["counts"]["valid"]) < 0.03
+    for c in m["corpora"].values():  # 2% drawn by group (chapter, scene, conversation): lumpy, so 1-4%
+        assert 0.01 < c["counts"]["valid"] / (c["counts"]["train"] + c["counts"]["valid"]) < 0.04
 
 
 def test_known_records(built):
