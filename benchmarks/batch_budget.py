@@ -1,18 +1,34 @@
 """How the per-batch token budget changes CPU encode speed (300 Lee sentences, `mean` recipe).
 
+    pip install --no-deps gensim==4.4.0   # only its test data is read; gensim is never imported
     python benchmarks/batch_budget.py [--n 300] [--budgets 256,512,1024,2048,4096,16384]
 
 This is the measurement behind the engine's CPU default (`engine.default_max_tokens`).
 """
 
 import argparse
+import importlib.util
+import re
 import time
+from pathlib import Path
 
 import torch
-from encode_speed import lee_sentences
 from transformers.utils import logging as hf_logging
 
 from dec2vec import Embedder
+
+
+def lee_sentences(n: int) -> list[str]:
+    """The first ``n`` sentences (>= 4 words) of the Lee corpus background text (news), from gensim's test data."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or spec.origin is None:
+        raise SystemExit("needs gensim's test data: pip install --no-deps gensim==4.4.0")
+    path = Path(spec.origin).parent / "test" / "test_data" / "lee_background.cor"
+    text = path.read_text(encoding="latin-1")
+    sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 4]
+    if len(sents) < n:
+        raise SystemExit(f"only {len(sents)} sentences in {path}")
+    return sents[:n]
 
 
 def main() -> None:

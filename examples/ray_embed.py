@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--num-gpus", type=float, default=0, help="GPUs each actor reserves")
     ap.add_argument("--threads", type=int, help="torch threads per actor (default: the machine's cores / actors)")
     ap.add_argument("--batch-size", type=int, default=128, help="rows per actor call")
-    ap.add_argument("--max-tokens", type=int, help="padded tokens per forward pass (default: 1024 CPU, 16384 GPU)")
+    ap.add_argument("--max-tokens", type=int, help="padded tokens per forward pass (default: 1024 CPU, 32768 CUDA)")
     ap.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     ap.add_argument("--compare", action="store_true", help="also embed in-process without Ray and compare")
     args = ap.parse_args(argv)

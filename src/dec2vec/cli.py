@@ -8,17 +8,36 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
-from .errors import Dec2VecError, InputError
+# Only light imports up here: `dec2vec --help` must not pay for torch (each command imports its own).
+from . import __version__
+from .argtypes import positive_int
+from .errors import ConfigError, Dec2VecError, InputError
 from .pretrained import DEFAULT_MODEL
 
 
-def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder
+class Parser(argparse.ArgumentParser):
+    """argparse with dec2vec's error format: one line on stderr and exit 2, like every other error.
+
+    Why: argparse prints the whole usage block before its message, which buries the one line that
+    matters; the usage stays one ``--help`` away. Subparsers inherit the class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dec2vec: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder | SentenceEncoder
+    """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as it ships."""
     from transformers.utils import logging as hf_logging
 
     from .embedder import Embedder
+    from .sentence_encoder import SentenceEncoder, is_sentence_encoder
 
     hf_logging.disable_progress_bar()
+    if is_sentence_encoder(model):
+        return SentenceEncoder.from_registry(model, device=device, dtype=dtype)
     return Embedder.from_pretrained(model, device=device, dtype=dtype)
 
 
@@ -31,7 +50,11 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .sentence_encoder import SentenceEncoder
+
     emb = _load(args.model, args.device, args.dtype)
+    if isinstance(emb, SentenceEncoder):
+        return _print_info(emb.describe(), args.json)
     params = emb.num_parameters()
     info = {
         "recipe": emb.config.recipe,
@@ -49,7 +72,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         "device": str(emb.device),
         "recipe_options": emb.config.recipe_options,
     }
-    if args.json:
+    return _print_info(info, args.json)
+
+
+def _print_info(info: dict, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(info, indent=2))
     else:
         for k, v in info.items():
@@ -60,6 +87,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from .embedder import TruncationWarning, validate_texts
     from .io import check_output_path, read_texts, write_embeddings
+    from .sentence_encoder import is_sentence_encoder
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give texts on the command line or --input FILE, not both and not neither")
@@ -67,8 +95,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise InputError("--input needs --output FILE (.npy, .jsonl, .parquet) or --json")
     if args.output:
         check_output_path(args.output)  # fail before a long job, not after
-    if args.chunk_size < 1:
-        raise InputError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    if args.instruction and is_sentence_encoder(args.model):
+        raise InputError(f"{args.model} takes no --instruction (it was trained without one)")
     if args.input and not args.json:
         return _embed_file(args)
     source = read_texts(args.input, field=args.field) if args.input else None
@@ -200,10 +228,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_config(args.config, overrides)
+    _check_train_inputs(cfg)
     _interrupt_on_sigterm()
     out = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"saved the trained model to {out}", file=sys.stderr)
     return 0
+
+
+def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig
+    """What the trainer refuses only once the model is loaded, checked before: the recipe, the data
+    files (as the trainer resolves them) and the output folder."""
+    from .io import check_writable
+    from .recipes import get_recipe
+    from .train.config import expand_home
+    from .train.data import resolve_data_path
+
+    get_recipe(cfg.model.recipe)
+    for i, stage in enumerate(cfg.stages):
+        for spec in stage.data:
+            path = resolve_data_path(spec.path)
+            if not path.is_file():
+                raise ConfigError(f"stages.{i} ('{stage.name}'): training data not found: {path}")
+    check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -257,11 +303,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from .evaluation.run import EvalConfig, default_baselines, run
+    from .io import check_writable
 
     if args.compare:
         return _eval_compare(args.compare)
     if args.claims:
         return _eval_claims(args.claims)
+    check_writable(args.out, "--out", folder=True)  # the report is written last: fail now, not then
     hf_logging.disable_progress_bar()
     if args.baselines is None:
         baselines = default_baselines()
@@ -304,7 +352,8 @@ def _eval_claims(files: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dec2vec", description="Text embeddings from decoder-only LLMs.")
+    p = Parser(prog="dec2vec", description="Text embeddings from decoder-only LLMs.")
+    p.add_argument("--version", action="version", version=f"dec2vec {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -312,13 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(sp: argparse.ArgumentParser, positional: bool) -> None:
         if positional:
-            sp.add_argument("model", help="a recipe name or a saved dec2vec folder")
+            sp.add_argument("model", help="a recipe name, a saved dec2vec folder or a registry encoder")
         else:
             sp.add_argument(
                 "--model",
                 "-m",
                 default=DEFAULT_MODEL,
-                help=f"a packaged model, a recipe name or a saved dec2vec folder (default: {DEFAULT_MODEL}, trained)",
+                help=f"a packaged model, a recipe name, a saved dec2vec folder or a registry encoder such as "
+                f"all-minilm-l6-v2 (default: {DEFAULT_MODEL}, trained)",
             )
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
         sp.add_argument(
@@ -342,12 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--no-truncate", action="store_true", help="error on texts over the length limit")
     embed.add_argument(
         "--chunk-size",
-        type=int,
+        type=positive_int,
         default=4096,
         help="texts read, sorted and written per block of an --input file; memory grows with it (default 4096)",
     )
     embed.add_argument(
-        "--max-tokens", type=int, default=None, help="padded tokens per batch (default: 1024 on CPU, 16384 on GPU)"
+        "--max-tokens",
+        type=positive_int,
+        default=None,
+        help="padded tokens per batch (default: 1024 on CPU, 32768 on CUDA, 16384 on Apple MPS)",
     )
     embed.set_defaults(func=cmd_embed)
 
@@ -365,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     va.add_argument("config", help="YAML training config; its contrastive sources' NAME.valid.jsonl are read")
     va.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL", help="saved folders or names")
-    va.add_argument("--n", type=int, default=100, help="pairs per source (default: 100)")
+    va.add_argument("--n", type=positive_int, default=100, help="pairs per source (default: 100)")
     va.add_argument("--out", default=None, help="write the scores as JSON here")
     va.add_argument("--device", default=None, help="cpu, cuda … (default: CUDA when present)")
     va.set_defaults(func=cmd_validate)
@@ -453,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except Dec2VecError as e:
-        print(f"dec2vec: error: {e}", file=sys.stderr)
+        # one line, always: some messages quote another library's (a YAML parser's spans several lines)
+        print(f"dec2vec: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

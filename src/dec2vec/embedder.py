@@ -111,6 +111,20 @@ def _hub_folder(ref: str) -> Path | None:
         return None
 
 
+def _not_an_embedder(name: str) -> str:
+    """Why a registry model name is not something ``from_pretrained`` loads, and what to do instead."""
+    if models.REGISTRY[name].role == "encoder":
+        return (
+            f"'{name}' is an encoder-only model, not a dec2vec embedder: `dec2vec embed --model {name}` embeds "
+            f"with it as it ships (dec2vec.sentence_encoder.SentenceEncoder); as Causal2Vec's light encoder: "
+            f"Embedder.from_recipe('causal2vec', encoder='{name}')"
+        )
+    return (
+        f"'{name}' is a backbone LLM, not a dec2vec embedder: give it a recipe, "
+        f"e.g. Embedder.from_recipe('mean', backbone='{name}'), or train one (dec2vec train)"
+    )
+
+
 class Embedder(nn.Module):
     """Text embeddings from a causal LM with a registered recipe.
 
@@ -205,6 +219,8 @@ class Embedder(nn.Module):
             return cls.from_recipe(ref, device=device, dtype=dtype or "auto")
         if folder.exists():
             raise ModelNotFoundError(f"'{ref}' is not a saved dec2vec model: {folder / CONFIG_NAME} is missing")
+        if ref in models.REGISTRY:
+            raise ModelNotFoundError(_not_an_embedder(ref))
         hub = _hub_folder(ref)
         if hub is not None:
             return cls._load_saved(hub, device, dtype)
@@ -246,7 +262,11 @@ class Embedder(nn.Module):
             from peft import PeftModel
         except ImportError as e:
             raise ModelNotFoundError(f"{adapter} is a LoRA adapter; loading it needs peft: pip install peft") from e
-        self.backbone = PeftModel.from_pretrained(self.backbone, adapter).merge_and_unload()
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing` while wrapping the model;
+            # the warning is about peft's code, says nothing to a user, and came on every load
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            self.backbone = PeftModel.from_pretrained(self.backbone, adapter).merge_and_unload()
         self.config.adapter = None  # merged: a re-save writes the merged backbone and no adapter
 
     def attach_adapter(self, adapter: Path) -> None:

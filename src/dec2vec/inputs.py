@@ -84,7 +84,7 @@ def build_layouts(segment_lists: list[list[Segment]], tt: TextTokenizer, context
     enc = tt.tok(strings, add_special_tokens=False, return_offsets_mapping=True)
     head: list[int] = [] if tt.bos_id is None else [tt.bos_id]
     ctx_pos = None
-    if contextual_token:  # after BOS, before everything else (METHODS.md, Causal2Vec step 3)
+    if contextual_token:  # after BOS, before everything else (docs/METHODS.md, Causal2Vec step 3)
         ctx_pos = len(head)
         head = [*head, tt.pad_id]  # placeholder: its input embedding is replaced by the projector output
     out = []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +34,9 @@ class TextFile:
 def read_texts(path: str | os.PathLike[str], field: str = "text") -> TextFile:
     """Texts from ``.txt`` (one per line) or ``.jsonl`` (objects with ``field``, or JSON strings).
 
-    A blank line in a .txt file, malformed JSON or a missing field is an InputError naming file and line.
+    Blank lines are skipped in both (a trailing one is in almost every file, and a text cannot be
+    blank). Malformed JSON, a missing field or an empty JSON text is an InputError naming file and
+    line, and so is a file without any text.
     """
     p = Path(path)
     texts: list[str] = []
@@ -50,6 +55,8 @@ def iter_texts(path: str | os.PathLike[str], field: str = "text") -> Iterator[tu
     For files too large to hold: memory stays flat. Errors are those of :func:`read_texts`.
     """
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"input '{p}' is a directory; give a .txt (one text per line) or .jsonl file")
     if not p.is_file():
         raise InputError(f"input file '{p}' does not exist")
     jsonl = p.suffix == ".jsonl"
@@ -62,9 +69,9 @@ def iter_texts(path: str | os.PathLike[str], field: str = "text") -> Iterator[tu
             except UnicodeDecodeError as e:
                 raise InputError(f"{p}:{n}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
             line = raw.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue  # blank lines carry no text: between JSONL records, or at the end of a .txt file
             if jsonl:
-                if not line.strip():
-                    continue  # blank lines between records are harmless in JSONL
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
@@ -106,13 +113,69 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
 
 
+_STARTED = time.time()  # a temp file older than this process cannot be one it is still creating
+
+
+def _temp_name(dest: Path) -> re.Pattern[str]:
+    """The names :func:`atomic_path` gives temp files of ``dest``: mkstemp's 8 random characters
+    between ``.NAME.`` and the suffix (so a user's ``.NAME.backup.npy`` never matches)."""
+    return re.compile(re.escape(f".{dest.name}.") + r"[a-z0-9_]{8}" + re.escape(dest.suffix))
+
+
+def remove_stale_temps(dest: Path) -> list[Path]:
+    """Delete the temp files of ``dest`` that killed writers left beside it; returns what was deleted.
+
+    Why: :func:`atomic_path` removes its temp file on any exception, but a writer killed with
+    SIGKILL (or by the OOM killer) runs no cleanup, and its hidden file would stay forever. A temp
+    file is stale when no process holds its lock (every writer keeps an exclusive ``flock`` on its
+    temp file until the rename, and the kernel drops it when the writer dies, however it dies) and
+    it is older than this process (so a writer that has created its file but not yet locked it is
+    never taken for dead). A recycled pid or another host cannot fool a lock, as they can a pid
+    written into the name.
+    """
+    pattern = _temp_name(dest)
+    removed: list[Path] = []
+    try:
+        with os.scandir(dest.parent) as listing:
+            entries = [e for e in listing if pattern.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime >= _STARTED:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by a live writer, or locks unsupported here: cannot tell, so keep it
+            continue
+        else:
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 @contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
-    """A temporary path beside ``dest`` that replaces it only if the block succeeds."""
+    """A temporary path beside ``dest`` that replaces it only if the block succeeds.
+
+    Stale temp files of ``dest`` (from writers killed before they could clean up) are removed first.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dest)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
     try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the rename: tells remove_stale_temps we are alive
+        except OSError:
+            pass  # a filesystem without locks: the file is still written, just never cleaned by others
         yield Path(tmp)
         # mkstemp makes the file 0600; give it the mode a plain open() would (or the replaced file's)
         mode = dest.stat().st_mode & 0o777 if dest.exists() else 0o666 & ~_UMASK
@@ -121,13 +184,46 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
+
+
+def check_writable(path: str | os.PathLike[str], what: str, *, folder: bool = False) -> Path:
+    """``path`` if this process can create (or replace) it; else an InputError saying why, in one line.
+
+    Called before a model loads, so a typo in an output path fails in a second, not after the job.
+    The test is a real one: a probe file is created (and removed) in the folder the write would
+    start from, the nearest existing one, since permission bits do not tell (root, /proc, read-only
+    mounts). ``folder``: ``path`` is a folder to write into (an index), else a file.
+    """
+    p = Path(path).expanduser()
+    try:
+        if p.is_dir() and not folder:
+            raise InputError(f"{what} {p} is a directory; give a file name")
+        if folder and p.exists() and not p.is_dir():
+            raise InputError(f"{what} {p} is a file, not a folder")
+        start = p if folder else p.parent
+        existing = next((a for a in (start, *start.parents) if a.exists()), Path.cwd())
+        if not existing.is_dir():
+            raise InputError(f"{what} {p}: {existing} is a file, not a folder")
+    except OSError as e:  # e.g. a parent folder this user may not enter
+        raise InputError(f"{what} {p}: {e.strerror or e}") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dec2vec-probe-", dir=existing)
+    except OSError as e:
+        raise InputError(f"{what} {p}: cannot create files in {existing} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return p
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """The output path, if its type is one we write; called before a long job as well as at the end."""
+    """The output path, if its type is one we write and it can be written; called before a long job
+    as well as at the end."""
     dest = Path(path)
     if dest.suffix not in OUTPUT_SUFFIXES:
         raise InputError(f"{dest}: unsupported output type '{dest.suffix}'; use one of {', '.join(OUTPUT_SUFFIXES)}")
+    check_writable(dest, "output")
     return dest
 
 

@@ -94,3 +94,21 @@ def test_cli_embed_on_real_default_models(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
     bad = subprocess.run([*exe.split(), "embed", "--model", "causal2vec", ""], capture_output=True, text=True)
     assert bad.returncode == 2 and "item 0: the text is empty" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_registry_encoder_embeds_as_it_ships(capsys):
+    """`dec2vec embed --model all-minilm-l6-v2`: the vectors sentence-transformers gives for it (mean
+    pooling, 256 tokens, normalised), not an error."""
+    from sentence_transformers import SentenceTransformer
+
+    from dec2vec import models
+    from dec2vec.cli import main
+    from dec2vec.sentence_encoder import SentenceEncoder
+
+    ours = SentenceEncoder.from_registry("all-minilm-l6-v2", device="cpu", dtype="float32")
+    st = SentenceTransformer(str(models.resolve("all-minilm-l6-v2")), device="cpu")
+    assert ours.max_length == st.max_seq_length == 256 and ours.embedding_dim == 384
+    want = st.encode(TEXTS)
+    np.testing.assert_allclose(ours.encode(TEXTS), want, atol=1e-5)
+    assert main(["embed", "--model", "all-minilm-l6-v2", "--device", "cpu", "--json", *TEXTS]) == 0
+    np.testing.assert_allclose(np.asarray(json.loads(capsys.readouterr().out)), want, atol=1e-5)

@@ -72,7 +72,8 @@ def test_embed_file_to_each_format(capsys, saved, tmp_path, suffix):
 @pytest.mark.parametrize(
     "content,suffix,match",
     [
-        ("the cat\n\nblue sky\n", ".txt", r"in.txt:2: the text is empty"),
+        ('{"text": "ok"}\n{"text": "  "}\n', ".jsonl", r"in.jsonl:2: the text is empty"),
+        ("\n  \n\n", ".txt", "no texts"),
         ('{"text": "ok"}\n{"text": broken\n', ".jsonl", r"in.jsonl:2: malformed JSON"),
         ('{"text": "ok"}\n{"body": "x"}\n', ".jsonl", r"in.jsonl:2: no 'text' field"),
         ('{"text": "ok"}\n{"text": 5}\n', ".jsonl", r"in.jsonl:2: expected a string, got int"),
@@ -87,6 +88,18 @@ def test_bad_file_lines(capsys, saved, tmp_path, content, suffix, match):
     code, _out, err = run(capsys, "embed", "-m", saved[0], "--input", src, "--output", tmp_path / "o.npy")
     assert code == 2 and err.startswith("dec2vec: error:") and "Traceback" not in err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_blank_txt_lines_are_skipped(capsys, saved, tmp_path):
+    """A blank line anywhere in a .txt file (a trailing one, above all) is no text and no error; line
+    numbers in messages still count every line."""
+    src = tmp_path / "in.txt"
+    src.write_text("\nthe cat\n\n   \nblue sky\n\n")
+    got = read_texts(src)
+    assert got.texts == ["the cat", "blue sky"] and got.lines == [2, 5]
+    code, _, err = run(capsys, "embed", "-m", saved[0], "--input", src, "--output", tmp_path / "o.npy")
+    assert code == 0 and "wrote 2 embeddings" in err
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), saved[1].encode(["the cat", "blue sky"]), atol=1e-6)
 
 
 def test_cli_errors_exit_nonzero(capsys, saved, tmp_path):

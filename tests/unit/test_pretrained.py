@@ -105,3 +105,27 @@ def test_validate_reads_the_valid_split_of_the_config(tmp_path, tiny_backbone):
     (tmp_path / "toy.valid.jsonl").unlink()
     with pytest.raises(Exception, match="validation split missing"):
         valid_sources(cfg)
+
+
+def test_loading_a_lora_adapter_is_quiet(tmp_path, tiny_backbone):
+    """peft reads transformers' deprecated `is_gradient_checkpointing` while it wraps the model: a
+    FutureWarning on every load of the default model (a slim folder with an adapter), until filtered."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lora = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(tiny_backbone), LoraConfig(target_modules=["q_proj"])
+        )
+        lora.save_pretrained(tmp_path / "adapter")
+    emb = Embedder.from_recipe("mean", tiny_backbone, device="cpu")
+    emb.attach_adapter(tmp_path / "adapter")
+    emb.save_pretrained(tmp_path / "m")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    assert loaded.config.adapter is None  # merged
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)], [str(w.message) for w in caught]

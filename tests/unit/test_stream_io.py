@@ -1,13 +1,17 @@
 """Streaming file embedding: lazy reading, block-wise atomic writes, the CLI's flat-memory path."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from dec2vec import InputError
 from dec2vec.cli import main
-from dec2vec.io import EmbeddingWriter, count_texts, iter_texts, line_of, write_embeddings
+from dec2vec.io import EmbeddingWriter, count_texts, iter_texts, line_of, remove_stale_temps, write_embeddings
 
 
 def test_iter_texts_is_lazy_and_counts_lines(tmp_path):
@@ -74,9 +78,49 @@ def test_embed_file_streams_the_same_vectors(tiny_backbone, tmp_path, capsys):
 
 
 def test_embed_file_bad_line_fails_before_loading(tmp_path, capsys):
-    src = tmp_path / "in.txt"
-    src.write_text("fine\n\nalso fine\n")
+    src = tmp_path / "in.jsonl"
+    src.write_text('"fine"\n""\n"also fine"\n')
     assert main(["embed", "--model", "/nonexistent", "--input", str(src), "--output", str(tmp_path / "o.npy")]) == 2
-    assert "in.txt:2: the text is empty" in capsys.readouterr().err  # the file is checked before the model loads
-    assert main(["embed", "--model", "mean", "--input", str(src), "--output", "o.npy", "--chunk-size", "0"]) == 2
-    assert "--chunk-size must be at least 1" in capsys.readouterr().err
+    assert "in.jsonl:2: the text is empty" in capsys.readouterr().err  # the file is checked before the model loads
+    with pytest.raises(SystemExit) as stop:
+        main(["embed", "--model", "mean", "--input", str(src), "--output", "o.npy", "--chunk-size", "0"])
+    assert stop.value.code == 2 and "--chunk-size: expected a positive integer" in capsys.readouterr().err
+
+
+WRITER = """
+import sys, time
+import numpy as np
+from dec2vec.io import EmbeddingWriter
+w = EmbeddingWriter(sys.argv[1], 4, 2)
+w.write(np.zeros((2, 2), np.float32))
+print("writing", flush=True)
+time.sleep(120)
+"""
+
+
+def test_temp_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    """kill -9 mid-write leaves a hidden .e.npy.XXXXXXXX.npy that no cleanup code ran for; the next
+    write of the same output removes it. A live writer's file, a file younger than this process and
+    a user's file that only looks alike are kept."""
+    dest = tmp_path / "e.npy"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(dest)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        (temp,) = list(tmp_path.iterdir())
+        assert temp.name.startswith(".e.npy.") and temp.suffix == ".npy"
+        hour_ago = time.time() - 3600
+        os.utime(temp, (hour_ago, hour_ago))  # as a run started later sees it
+        write_embeddings(dest, np.ones((1, 2), np.float32))
+        assert temp.exists()  # its writer holds the lock: alive, however old the file
+    finally:
+        writer.kill()  # SIGKILL: no cleanup runs
+        writer.wait()
+    assert temp.exists()
+    fresh = tmp_path / ".e.npy.abcd1234.npy"  # unlocked but younger than this process: maybe being created
+    fresh.write_bytes(b"")
+    lookalike = tmp_path / ".e.npy.notes.npy"
+    lookalike.write_bytes(b"")
+    os.utime(lookalike, (hour_ago, hour_ago))
+    write_embeddings(dest, np.ones((1, 2), np.float32))
+    assert not temp.exists() and fresh.exists() and lookalike.exists()
+    assert remove_stale_temps(dest) == []

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..recipes import recipe_names
 
 QUICK = {"n": 32, "sweep_n": 4, "warmup": 4, "sweep": [32, 128], "st_recipes": ["mean"]}
 
@@ -21,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a few minutes on a CPU: 32 mixed texts, 4 per sweep length (32, 128), ST baseline for mean only",
     )
     b.add_argument("--n", type=int, default=None, help="mixed texts (default 1000 on CPU, 20000 on CUDA; quick 32)")
-    b.add_argument("--recipes", nargs="+", default=recipe_names(), metavar="RECIPE")
+    b.add_argument("--recipes", nargs="+", default=None, metavar="RECIPE", help="(default: every recipe)")
     b.add_argument("--texts", default=None, metavar="FILE", help="read the mixed texts from a .txt/.jsonl file")
     b.add_argument("--write-texts", default=None, metavar="FILE", help="write the mixed texts to FILE and stop")
     b.add_argument(
@@ -55,6 +54,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .. import models
     from ..engine import pick_device
+    from ..recipes import recipe_names
     from . import run, texts
 
     hf_logging.disable_progress_bar()
@@ -66,11 +66,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         texts.write_texts(Path(args.write_texts), texts.mixed_texts(n))
         print(f"wrote {n} mixed texts to {args.write_texts}", file=sys.stderr)
         return 0
-    unknown = sorted(set(args.recipes) - set(recipe_names()))
+    recipes = args.recipes or recipe_names()
+    unknown = sorted(set(recipes) - set(recipe_names()))
     if unknown:
         raise InputError(f"unknown recipe(s) {unknown}; known: {', '.join(recipe_names())}")
     opts = run.BenchOptions(
-        recipes=list(args.recipes),
+        recipes=list(recipes),
         n=n,
         sweep=list(args.sweep if args.sweep is not None else quick.get("sweep", [32, 128, 512])),
         st_recipes=list(quick.get("st_recipes", ["mean", "last-token"])),

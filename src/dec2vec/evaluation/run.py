@@ -259,13 +259,13 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
     t_start = time.perf_counter()
     _quiet_libraries()
     warnings.filterwarnings("ignore", message=".*(ill-defined|zero_division).*")  # sklearn, tiny quick test sets
+    specs = list(dict.fromkeys([*cfg.baselines, *cfg.models]))
+    if not specs:  # before the tasks load: that takes a while
+        raise InputError("no models to evaluate: give --models and/or --baselines")
     plans = plan_tasks(cfg.tasks, cfg.tier or cfg.quick)
     tiers = {p.tier for p in plans if p.data is not None}
     suite = tiers.pop() if len(tiers) == 1 else "full"  # mixed tiers (or hub tasks only): full settings
     settings = mteb_tasks.settings_for(suite)
-    specs = list(dict.fromkeys([*cfg.baselines, *cfg.models]))
-    if not specs:
-        raise InputError("no models to evaluate: give --models and/or --baselines")
     cache = ResultCache(cfg.cache_dir, cfg.use_cache)
     instructions = mteb_tasks.INSTRUCTIONS if cfg.instructions else {}
     import mteb

@@ -1,7 +1,9 @@
 """Load a saved dec2vec folder with ``sentence_transformers.SentenceTransformer``.
 
-``modules.json`` names :class:`Dec2VecModule`, a one-module pipeline that wraps an
-:class:`~dec2vec.Embedder`. sentence-transformers' ``prompt`` becomes dec2vec's instruction, so
+``modules.json`` names :class:`Dec2VecModule`, which wraps an :class:`~dec2vec.Embedder`, then
+sentence-transformers' own ``Normalize``: ``Embedder.encode`` returns unit vectors, and a model
+must not give other vectors through sentence-transformers (its ``forward`` stays raw, as training
+needs). sentence-transformers' ``prompt`` becomes dec2vec's instruction, so
 ``model.encode(queries, prompt="…")`` formats it the way the recipe was trained to see it.
 """
 
@@ -15,10 +17,14 @@ import torch
 from torch import nn
 
 MODULE_TYPE = "dec2vec.integrations.sentence_transformers.Dec2VecModule"
+# The name every sentence-transformers version resolves (all-MiniLM-L6-v2's own modules.json uses it).
+# Its path is the folder itself: Normalize has no weights, and finding no config there it takes its
+# defaults; a subfolder would be an empty one, which neither wheels nor slim exports keep.
+NORMALIZE = {"idx": 1, "name": "1", "path": "", "type": "sentence_transformers.models.Normalize"}
 
 
 def write_st_files(folder: Path, embedding_dim: int) -> None:
-    modules = [{"idx": 0, "name": "0", "path": "", "type": MODULE_TYPE}]
+    modules = [{"idx": 0, "name": "0", "path": "", "type": MODULE_TYPE}, NORMALIZE]
     (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
     st_config = {"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}
     (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=2) + "\n")

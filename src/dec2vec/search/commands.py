@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import non_negative_int, positive_int
 from .defaults import (
     DEFAULT_BATCH,
     DEFAULT_CONTEXT_TOKENS,
@@ -58,7 +60,12 @@ def _open_index(args: argparse.Namespace, create: bool):  # -> Index
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """Everything the user gave is checked before the model loads: the flags, the --db path, and
+    every input file down to its last line. A build that fails before committing anything removes
+    the --db folder it created, so a typo leaves no empty index behind."""
     from ..errors import InputError
+    from ..io import check_writable
+    from .store import META_NAME
 
     if args.action == "info":
         return _index_info(args)
@@ -66,18 +73,35 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise InputError("give --input FILES_OR_DIRS or --demo-corpus vital (one of them)")
     if args.limit is not None and not args.demo_corpus:
         raise InputError("--limit applies to --demo-corpus only")
-    if Path(args.db).expanduser().is_file():
-        raise InputError(f"--db {args.db} is a file; an index is a folder")
+    if args.chunk_size is not None and args.overlap is not None:
+        from .chunking import ChunkSpec
+
+        ChunkSpec(args.chunk_size, args.overlap, args.unit or "tokens")  # raises on overlap >= size
+    db = check_writable(args.db, "--db", folder=True)
+    created = not db.exists()
+    try:
+        return _build(args)
+    except BaseException:
+        if created and not (db / META_NAME).exists():  # nothing committed: the folder is only our leftovers
+            shutil.rmtree(db, ignore_errors=True)
+        raise
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .documents import read_inputs
+
     inputs = list(args.input or [])
     if args.demo_corpus:
         from .vital import FILE_NAME, write_vital_corpus
 
         inputs = [str(write_vital_corpus(Path(args.db).expanduser() / "sources" / FILE_NAME, args.limit))]
+    documents = read_inputs(inputs, args.field)  # a bad file or line fails here, before the model loads
     index = _open_index(args, create=True)
     spec = index.chunk_spec(args.chunk_size, args.overlap, args.unit)
     _err(f"indexing into {index.path} with {index.model_ref} (chunks: {spec.size} {spec.unit}, overlap {spec.overlap})")
     report = index.build(
         inputs,
+        documents=documents,
         text_field=args.field,
         chunking=spec,
         batch_size=args.batch,
@@ -125,7 +149,15 @@ def _print_hit(rank: int, hit: Any) -> None:
     print(f"   {_snippet(hit.text)}")
 
 
+def _check_query(text: str, what: str) -> None:
+    if not text.strip():
+        from ..errors import InputError
+
+        raise InputError(f"the {what} is empty")
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    _check_query(args.query, "query")
     index = _open_index(args, create=False)
     instruction = None if args.no_instruction else args.instruction
     hits = index.search(args.query, k=args.k, instruction=instruction)
@@ -140,6 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from .rag import ask
 
+    _check_query(args.question, "question")
     index = _open_index(args, create=False)
     instruction = None if args.no_instruction else args.instruction
     answer = ask(
@@ -189,19 +222,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     ix.add_argument(
         "--demo-corpus", choices=["vital"], default=None, help="index the Wikipedia Vital Articles summaries"
     )
-    ix.add_argument("--limit", type=int, default=None, help="with --demo-corpus: the first N summaries (fixed order)")
+    ix.add_argument(
+        "--limit", type=positive_int, default=None, help="with --demo-corpus: the first N summaries (fixed order)"
+    )
     ix.add_argument("--field", default="text", help="the text field of .jsonl/.csv/.parquet rows (default: text)")
-    ix.add_argument("--chunk-size", type=int, default=None, help="chunk size (default: 256 tokens or what fits)")
-    ix.add_argument("--overlap", type=int, default=None, help="overlap between chunks (default: 32 tokens)")
+    ix.add_argument(
+        "--chunk-size", type=positive_int, default=None, help="chunk size (default: 256 tokens or what fits)"
+    )
+    ix.add_argument(
+        "--overlap", type=non_negative_int, default=None, help="overlap between chunks (default: 32 tokens)"
+    )
     ix.add_argument("--unit", choices=["tokens", "chars"], default=None, help="chunk unit (default: tokens)")
     ix.add_argument(
         "--batch",
-        type=int,
+        type=positive_int,
         default=DEFAULT_BATCH,
         help=f"chunks embedded and committed together (default: {DEFAULT_BATCH})",
     )
     ix.add_argument("--prune", action="store_true", help="remove indexed files that are not among the inputs")
-    ix.add_argument("--max-tokens", type=int, default=None, help="padded tokens per forward pass")
+    ix.add_argument("--max-tokens", type=positive_int, default=None, help="padded tokens per forward pass")
     ix.add_argument("--json", action="store_true", help="print the build report as JSON")
     ix.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _model_args(ix, build=True)
@@ -209,22 +248,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     se = sub.add_parser("search", help="search an index: ranked chunks with cosine score and source")
     se.add_argument("query", help="the query text")
-    se.add_argument("-k", type=int, default=5, help="number of results (default: 5)")
+    se.add_argument("-k", type=positive_int, default=5, help="number of results (default: 5)")
     _query_args(se)
     se.set_defaults(func=cmd_search)
 
     ak = sub.add_parser("ask", help="answer a question from an index with the same model's LM head (RAG)")
     ak.add_argument("question", help="the question")
-    ak.add_argument("-k", type=int, default=DEFAULT_K, help=f"sources to retrieve (default: {DEFAULT_K})")
+    ak.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"sources to retrieve (default: {DEFAULT_K})")
     ak.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_NEW_TOKENS,
         help=f"answer length limit (default: {DEFAULT_MAX_NEW_TOKENS})",
     )
     ak.add_argument(
         "--context-tokens",
-        type=int,
+        type=positive_int,
         default=DEFAULT_CONTEXT_TOKENS,
         help=f"prompt + answer budget in tokens (default: {DEFAULT_CONTEXT_TOKENS})",
     )

@@ -165,6 +165,11 @@ def _parquet(path: Path, text_field: str) -> Iterator[Document]:
             yield _row(rec, f"{path}: row {row}", path, row, text_field)
 
 
+def read_inputs(inputs: Iterable[str | os.PathLike[str]], text_field: str = "text") -> dict[str, list[Document]]:
+    """Every document of every input (files, folders), by file path; the first bad file or line raises."""
+    return {str(f): read_documents(f, text_field) for f in collect_files(inputs)}
+
+
 def read_documents(path: Path, text_field: str = "text") -> list[Document]:
     """Every document of one input file, in file order; an InputError names the bad line or row."""
     suffix = path.suffix.lower()

@@ -19,7 +19,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from ..embedder import Embedder, TruncationWarning
 from ..errors import InputError
 from .chunking import Chunk, ChunkSpec, Unit, chunk_text
 from .defaults import DEFAULT_BATCH, DEFAULT_INSTRUCTION
-from .documents import Document, collect_files, read_documents
+from .documents import Document, read_inputs
 from .identity import check_same_model, model_identity
 from .store import Store
 
@@ -238,20 +238,22 @@ class Index:
         prune: bool = False,
         max_tokens: int | None = None,
         progress: Progress | None = None,
+        documents: Mapping[str, list[Document]] | None = None,
     ) -> BuildReport:
         """Bring the index up to date with ``inputs`` (files or folders); see the module docstring.
 
         Every input is read and checked before anything is written. ``prune`` also removes every
         indexed file that is not among ``inputs`` (without it, other files' documents are kept).
+        ``documents``: ``inputs`` already read by ``documents.read_inputs`` (the CLI reads them
+        before it loads the model, so that a bad line fails in a second).
         """
         start = time.perf_counter()
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
         spec = chunking or self.chunk_spec()
         self._check_spec(spec)
-        files = collect_files(inputs)
-        docs_by_path = {str(f): read_documents(f, text_field) for f in files}
-        report = BuildReport(files=len(files), documents=sum(len(d) for d in docs_by_path.values()))
+        docs_by_path = dict(documents) if documents is not None else read_inputs(inputs, text_field)
+        report = BuildReport(files=len(docs_by_path), documents=sum(len(d) for d in docs_by_path.values()))
         with self.store.lock():
             meta = {"model": self.identity, "model_ref": self.model_ref, "chunking": spec.to_dict()}
             if self.meta is None or any(self.meta.get(k) != v for k, v in meta.items()):

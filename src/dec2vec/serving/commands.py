@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import os
+import socket
 import sys
 from pathlib import Path
 
+from ..argtypes import positive_int
 from ..errors import ConfigError, Dec2VecError
 from ..pretrained import DEFAULT_MODEL
 
 API_KEY_ENV = "DEC2VEC_API_KEY"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -58,10 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sp.add_argument("--served-name", default=None, help="the model name clients send (default: the --model value)")
     sp.add_argument(
-        "--max-inputs", type=_positive, default=DEFAULT_MAX_INPUTS, help="texts per request (default: %(default)s)"
+        "--max-inputs", type=positive_int, default=DEFAULT_MAX_INPUTS, help="texts per request (default: %(default)s)"
     )
     sp.add_argument(
-        "--max-tokens-per-input", type=_positive, default=None, help="tokens per text (default: the model's max_length)"
+        "--max-tokens-per-input",
+        type=positive_int,
+        default=None,
+        help="tokens per text (default: the model's max_length)",
     )
     trunc = sp.add_mutually_exclusive_group()
     trunc.add_argument(
@@ -70,9 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     trunc.add_argument("--no-truncate", dest="truncate", action="store_false", help="reject over-long texts")
     sp.add_argument(
         "--batch-tokens",
-        type=_positive,
+        type=positive_int,
         default=None,
-        help="tokens one merged model call collects before it stops waiting (default: 1024 on CPU, 16384 on GPU)",
+        help="tokens one merged model call collects before it stops waiting "
+        "(default: 1024 on CPU, 32768 on CUDA, 16384 on Apple MPS)",
     )
     sp.add_argument(
         "--batch-wait-ms",
@@ -81,12 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how long an idle server waits for more requests to merge (default: %(default)s)",
     )
     sp.add_argument(
-        "--max-body-bytes", type=_positive, default=DEFAULT_MAX_BODY_BYTES, help="request body cap (default: 4 MiB)"
+        "--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES, help="request body cap (default: 4 MiB)"
     )
     sp.add_argument(
-        "--max-queue", type=_positive, default=DEFAULT_MAX_QUEUE, help="waiting requests before 503 (default: 1024)"
+        "--max-queue", type=positive_int, default=DEFAULT_MAX_QUEUE, help="waiting requests before 503 (default: 1024)"
     )
-    sp.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's choice)")
+    sp.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     sp.add_argument("--no-access-log", action="store_true", help="do not log every request")
     sp.set_defaults(func=cmd_serve)
 
@@ -124,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_queue=args.max_queue,
     )
+    check_port_free(args.host, args.port)  # before the model loads, and in dec2vec's words, not uvicorn's
     if api_key is None and not _is_loopback(args.host):
         print(
             f"warning: serving on {args.host} without an API key: anyone who can reach it can use it "
@@ -145,6 +143,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, access_log=not args.no_access_log, log_level="info")
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A ConfigError unless ``host:port`` can be bound now (uvicorn binds it after the model loads).
+
+    The probe binds as uvicorn does (SO_REUSEADDR, so a port in TIME_WAIT counts as free) and lets
+    go at once; a server that takes the port during the model load still fails in uvicorn.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ConfigError(f"--host {host}: cannot resolve it ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is already in use; stop that server or pass another --port"
+                ) from None
+            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})") from None
 
 
 def _is_loopback(host: str) -> bool:

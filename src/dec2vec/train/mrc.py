@@ -1,7 +1,7 @@
 """UniMAE's tiny reconstruction decoder (used only in training, dropped at save).
 
 It must rebuild the clean text X from the single vector h_eos of the corrupted input, so h_eos is
-pushed to hold the whole sentence. Following METHODS.md (RetroMAE's enhanced decoding):
+pushed to hold the whole sentence. Following docs/METHODS.md (RetroMAE's enhanced decoding):
   queries      H1 = [h_eos + p_0, ..., h_eos + p_N]
   keys/values  H2 = [h_eos, e_x1 + p_1, ..., e_xN + p_N]
   mask         row i sees key j only if i != j and B_ij = 1 (B ~ Bernoulli), and always sees h_eos,
