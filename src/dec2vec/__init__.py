@@ -12,7 +12,8 @@ from .errors import ConfigError, Dec2VecError, InputError, ModelNotFoundError, T
 
 if TYPE_CHECKING:
     from .config import EmbedderConfig
-    from .embedder import Embedder, TruncationWarning
+    from .embedder import Embedder
+    from .pipeline import TruncationWarning
     from .recipes import get_recipe, recipe_names
 
 __version__ = "0.1.0"
@@ -20,7 +21,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "EmbedderConfig": "config",
     "Embedder": "embedder",
-    "TruncationWarning": "embedder",
+    "TruncationWarning": "pipeline",
     "get_recipe": "recipes",
     "recipe_names": "recipes",
 }

@@ -85,8 +85,8 @@ def _print_info(info: dict, as_json: bool) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .embedder import TruncationWarning, validate_texts
     from .io import check_output_path, read_texts, write_embeddings
+    from .pipeline import TruncationWarning, validate_texts
     from .sentence_encoder import is_sentence_encoder
 
     if bool(args.texts) == bool(args.input):

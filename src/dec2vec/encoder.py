@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,9 +42,35 @@ class LightEncoder(nn.Module):
         return int(self.model.config.hidden_size)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(row) for row in self.token_ids(texts)]
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's ids, special tokens included and not cut: their lengths tell which texts are too long."""
         # verbose=False: counting a long text is how truncation is detected, not an error worth a log line.
-        ids = self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
-        return [len(row) for row in ids]
+        return self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
+
+    def cut_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's ids cut to ``max_length`` the tokenizer's way (its special tokens kept)."""
+        return self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+
+    def pad(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Rows of ids -> the (B, S) features :meth:`tokenize` gives, padded on the tokenizer's side.
+
+        Why: the text pipeline tokenizes each text once (to count and to cut) and pads batches
+        from those ids, instead of tokenizing every text again per batch.
+        """
+        pad_id = self.tokenizer.pad_token_id
+        if pad_id is None:
+            raise ValueError("the light encoder's tokenizer defines no padding token")
+        B, S = len(rows), max(len(row) for row in rows)
+        input_ids = np.full((B, S), int(pad_id), dtype=np.int64)
+        mask = np.zeros((B, S), dtype=np.int64)
+        left = self.tokenizer.padding_side == "left"
+        for b, row in enumerate(rows):
+            start = S - len(row) if left else 0
+            input_ids[b, start : start + len(row)] = row
+            mask[b, start : start + len(row)] = 1
+        return {"encoder_input_ids": torch.from_numpy(input_ids), "encoder_attention_mask": torch.from_numpy(mask)}
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")

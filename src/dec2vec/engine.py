@@ -1,24 +1,94 @@
-"""Batch planning, background prefetching and device choice for encoding.
+"""The encode engine: a stream of texts -> (n, D) float32 blocks in input order, fast.
 
 Batches are cut by a token budget over length-sorted texts rather than by a fixed count: short
 texts travel in large batches, long ones in small ones, and padding stays minimal. The longest
 batch comes first, so an out-of-memory error shows up at once, not at the end of a long job.
-A prefetch thread prepares the next batches while the model runs (docs/ARCHITECTURE.md).
+A prefetch thread prepares the next batches while the model runs (docs/ARCHITECTURE.md): it hands
+the model thread typed work items, a :class:`Batch` per model call and a :class:`BlockEnd` when a
+block of texts is complete, and the model thread turns them into one array per block.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 import torch
+from torch import nn
+
+from .attention import varlen_supported
+from .device import DTYPES, default_max_tokens, describe_machine, pick_device, pick_dtype
+from .errors import ConfigError
+from .inputs import pack_features
+from .model import EmbeddingModel
+from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_texts
+
+# the device helpers are re-exported: they lived here first, and tests and scripts import them from here
+__all__ = [
+    "DTYPES",
+    "ENCODE_CHUNK",
+    "Batch",
+    "BlockEnd",
+    "EncodeOptions",
+    "Prefetcher",
+    "can_pack",
+    "chunked",
+    "default_max_tokens",
+    "describe_machine",
+    "encode_stream",
+    "pick_device",
+    "pick_dtype",
+    "plan_batches",
+    "plan_work",
+]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# texts tokenized, length-sorted and batched together by ``Embedder.encode``. Small enough that
+# tokenizing the next block overlaps with the model running this one; large enough that sorting
+# leaves little padding.
+ENCODE_CHUNK = 2048
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncodeOptions:
+    """How ``encode`` / ``encode_iter`` run; their keyword arguments, in one place."""
+
+    instruction: str | None = None  # written before every text with the recipe's template
+    normalize: bool = True  # unit-length rows
+    chunk_size: int = 4096  # texts per block: one output array each, and the unit of sorting
+    max_tokens: int | None = None  # padded tokens per batch; None: the device's default
+    max_batch_size: int | None = None  # texts per batch at most; None: only the token budget limits
+    truncate: bool = True  # cut texts over the limit (reported) instead of refusing them
+    padding_side: PaddingSide = "right"
+    packed: bool | None = None  # unpadded varlen batches; None: where the kernel runs (see can_pack)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One model call: block-local ``rows`` and their collated (CPU, maybe pinned) features, in that order."""
+
+    rows: list[int]
+    features: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BlockEnd:
+    """Every batch of a block was sent: its ``size``, and the stream indices of its texts that were cut."""
+
+    size: int
+    truncated: list[int]
+
+
+WorkItem = Batch | BlockEnd
 
 
 def plan_batches(lengths: list[int], max_tokens: int, max_batch_size: int = 512) -> list[list[int]]:
@@ -40,49 +110,6 @@ def plan_batches(lengths: list[int], max_tokens: int, max_batch_size: int = 512)
     if current:
         batches.append(current)
     return batches
-
-
-def default_max_tokens(device: torch.device) -> int:
-    """Padded tokens per batch when the caller gives none.
-
-    On CPU, large batches are slower, not faster: on 2 cores SmolLM2 ran at 455-506 tokens/s with
-    512-1024-token batches against 184 tokens/s with 16,384 (docs/BENCHMARKS.md), as activations
-    outgrow the caches. Accelerators want large batches: a small model is launch-bound below tens of
-    thousands of tokens per batch (docs/BENCHMARKS.md, GPU budget sweep).
-    """
-    if device.type == "cuda":
-        return 32768
-    return 16384 if device.type == "mps" else 1024
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """CUDA when present, then Apple MPS, else CPU; an explicit choice wins."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return DTYPES[name]
-
-
-# every spelling the CLI and the API accept for a weight/compute dtype
-DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
 
 
 class Prefetcher(Generic[T]):
@@ -154,26 +181,92 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def describe_machine(device: torch.device) -> dict[str, str]:
-    """What a measured figure ran on: device, CPU model, cores, torch threads, GPU name."""
-    import os
-    import platform
-    from pathlib import Path
+def can_pack(model: EmbeddingModel, max_length: int) -> bool:
+    """Whether encode runs texts unpadded by default: a varlen kernel exists here, and no
+    sliding-window layer could see past its window (the varlen kernel applies none)."""
+    window = getattr(model.backbone.config, "sliding_window", None)
+    if window is not None and max_length > int(window):
+        return False
+    return varlen_supported(model.device, model.dtype)
 
-    cpu = platform.processor() or "unknown"
+
+def plan_work(
+    texts: Iterable[str], pipeline: TextPipeline, opts: EncodeOptions, *, budget: int, pin: bool
+) -> Iterator[WorkItem]:
+    """The producer's side: blocks of texts validated, tokenized once, batched, collated (and pinned)."""
+    start = 0
+    for chunk in chunked(texts, opts.chunk_size):
+        chunk = validate_texts(chunk, offset=start)
+        prepared = pipeline.prepare(chunk, opts.instruction, opts.truncate, offset=start)
+        lengths = [len(lay.ids) for lay in prepared.layouts]
+        for rows in plan_batches(lengths, budget, opts.max_batch_size or 1 << 30):
+            feats = pipeline.features(prepared, rows, opts.padding_side)
+            if opts.packed:
+                feats.update(pack_features(feats["attention_mask"]))
+            if pin:
+                feats = {k: v.pin_memory() for k, v in feats.items()}
+            yield Batch(rows, feats)
+        yield BlockEnd(len(chunk), [start + i for i in prepared.truncated])
+        start += len(chunk)
+
+
+def encode_stream(
+    model: EmbeddingModel,
+    pipeline: TextPipeline,
+    texts: Iterable[str],
+    opts: EncodeOptions,
+    *,
+    show_progress: bool = False,
+    total: int | None = None,
+    on_truncated: Callable[[list[int]], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """The consumer's side: run each :class:`Batch`, and at each :class:`BlockEnd` yield the block's rows.
+
+    Outputs stay on the device until their block is done, so there is no host sync per batch.
+    Truncated texts go to ``on_truncated``, else a :class:`TruncationWarning` per block.
+    """
+    if opts.padding_side not in ("right", "left"):
+        raise ConfigError(f"padding_side must be 'right' or 'left', got '{opts.padding_side}'")
+    if opts.packed is None:
+        opts = dataclasses.replace(opts, packed=can_pack(model, pipeline.max_length) and opts.padding_side == "right")
+    elif opts.packed and opts.padding_side != "right":
+        raise ConfigError("packed encoding needs padding_side='right'")
+    device = model.device
+    budget = opts.max_tokens or default_max_tokens(device)
+    progress = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total, desc="encode", unit="text")
+
+    was_training = model.training
+    model.eval()
+    outputs: list[torch.Tensor] = []
+    order: list[int] = []
+    work = plan_work(texts, pipeline, opts, budget=budget, pin=device.type == "cuda")
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "device": str(device),
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "torch_threads": str(torch.get_num_threads()),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
+        with torch.inference_mode():
+            for item in Prefetcher(work, depth=16):
+                if isinstance(item, Batch):
+                    feats = {k: v.to(device, non_blocking=True) for k, v in item.features.items()}
+                    right_padded = opts.padding_side == "right"
+                    emb = model.embed_batch(feats, packed=bool(opts.packed), right_padded=right_padded).float()
+                    if opts.normalize:
+                        emb = nn.functional.normalize(emb, dim=-1)
+                    outputs.append(emb)  # (b, D), left on the device: no sync per batch
+                    order.extend(item.rows)
+                    if progress is not None:
+                        progress.update(len(item.rows))
+                    continue
+                out = np.empty((item.size, model.embedding_dim), dtype=np.float32)
+                out[np.asarray(order)] = torch.cat(outputs).cpu().numpy()
+                outputs, order = [], []
+                if item.truncated and on_truncated is not None:
+                    on_truncated(item.truncated)
+                elif item.truncated:
+                    warnings.warn(TruncationWarning(item.truncated), stacklevel=3)
+                yield out
+    finally:
+        model.train(was_training)
+        if progress is not None:
+            progress.close()

@@ -22,10 +22,12 @@ import torch
 from torch import nn
 
 from . import models
-from .embedder import ENCODE_CHUNK, TruncationWarning, _load_encoder, validate_texts
+from .device import default_max_tokens, pick_device, pick_dtype
 from .encoder import LightEncoder
-from .engine import chunked, default_max_tokens, pick_device, pick_dtype, plan_batches
+from .engine import ENCODE_CHUNK, chunked, plan_batches
 from .errors import ConfigError, TruncationError
+from .loading import _load_encoder
+from .pipeline import TruncationWarning, validate_texts
 
 
 def is_sentence_encoder(ref: str | os.PathLike[str]) -> bool:

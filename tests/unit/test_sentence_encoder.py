@@ -8,8 +8,8 @@ import torch
 
 from dec2vec import Embedder, TruncationWarning, models
 from dec2vec.cli import main
-from dec2vec.embedder import _load_encoder
 from dec2vec.errors import ConfigError, InputError, ModelNotFoundError, TruncationError
+from dec2vec.loading import _load_encoder
 from dec2vec.sentence_encoder import SentenceEncoder, is_sentence_encoder
 
 from ..conftest import SENTENCES

@@ -53,7 +53,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from .. import models
-    from ..engine import pick_device
+    from ..device import pick_device
     from ..recipes import recipe_names
     from . import run, texts
 

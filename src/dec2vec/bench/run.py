@@ -19,9 +19,11 @@ from typing import Any
 import torch
 
 from .. import models
-from ..embedder import Embedder, TruncationWarning
-from ..engine import default_max_tokens, describe_machine, pick_device, pick_dtype, plan_batches
+from ..device import default_max_tokens, describe_machine, pick_device, pick_dtype
+from ..embedder import Embedder
+from ..engine import plan_batches
 from ..io import atomic_path
+from ..pipeline import TruncationWarning
 from ..recipes import get_recipe, recipe_names
 from . import baselines, flops, texts
 from .measure import measure, synchronize
@@ -114,7 +116,7 @@ def bench_recipe(
     packed = emb.can_pack() if opts.packed is None else opts.packed
     # warm-up: kernels, caches; a compiled model sees every shape once (recompiles are not what we time)
     emb.encode(items if opts.compile else items[: opts.warmup], max_tokens=budget, packed=packed)
-    lengths = [len(lay.ids) for lay in emb._layouts(items, None, True)[0]]
+    lengths = [len(lay.ids) for lay in emb.pipeline.prepare(items).layouts]  # no warning: cuts are fine here
     m = measure(lambda: emb.encode(items, max_tokens=budget, packed=packed, show_progress=False), emb.device)
     row = _row(name, m.seconds, len(items), sum(lengths), _padded_tokens(lengths, budget, packed), m.peak_bytes)
     row.update(packed=packed, max_tokens=budget, compiled=opts.compile)
@@ -127,7 +129,7 @@ def bench_recipe(
         row["encoder_share"] = _encoder_seconds(emb, items, lengths, budget) / m.seconds
     if token_sets:  # what the LLM is fed at other input lengths: layouts only, no model run
         row["tokens_per_text_at"] = {
-            key: sum(len(lay.ids) for lay in emb._layouts(group, None, True)[0]) / len(group)
+            key: sum(len(lay.ids) for lay in emb.pipeline.prepare(group).layouts) / len(group)
             for key, group in token_sets.items()
         }
     return row, emb

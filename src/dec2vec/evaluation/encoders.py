@@ -187,8 +187,8 @@ class MiniLMModel(TextModel):
     def __init__(
         self, name: str = "all-MiniLM-L6-v2 (mean)", device: str | None = None, model: str = models.DEFAULT_ENCODER
     ) -> None:
-        from ..embedder import _load_encoder
-        from ..engine import pick_device
+        from ..device import pick_device
+        from ..loading import _load_encoder
 
         self.name = name
         self.device = pick_device(device)

@@ -137,7 +137,7 @@ def versions() -> dict[str, str]:
 
 
 def machine(device: str | None) -> dict[str, str]:
-    from ..engine import describe_machine, pick_device
+    from ..device import describe_machine, pick_device
 
     return describe_machine(pick_device(device))
 

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
+from ..device import default_max_tokens
 from ..embedder import Embedder
-from ..engine import default_max_tokens
 from ..errors import ConfigError, InputError, TruncationError
 from .batcher import Batcher, Overloaded, Result, Stopped
 from .errors import APIError, install_handlers

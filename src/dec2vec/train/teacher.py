@@ -106,7 +106,7 @@ class TeacherCache:
         if self._encode is not None:
             return np.asarray(self._encode(texts), dtype=np.float32)
         if self._model is None:
-            from ..embedder import _load_encoder
+            from ..loading import _load_encoder
 
             with torch.random.fork_rng(devices=[]):  # loading must not move the training RNG
                 self._model = _load_encoder(str(self.folder), torch.float32, self.max_length or 1 << 20, None).eval()

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..embedder import Embedder, TruncationWarning
-from ..engine import pick_device
+from ..device import pick_device
+from ..embedder import Embedder
 from ..errors import ConfigError, Dec2VecError
+from ..pipeline import TruncationWarning
 from .checkpoint import (
     TrainingState,
     clean_stale,

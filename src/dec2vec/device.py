@@ -1,0 +1,77 @@
+"""Which device and dtype a model runs on, and how many tokens a batch holds there by default.
+
+Kept apart from the encode engine because loading, training, benchmarks and evaluation need these
+facts without encoding anything.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA when present, then Apple MPS, else CPU; an explicit choice wins."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return DTYPES[name]
+
+
+# every spelling the CLI and the API accept for a weight/compute dtype
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def default_max_tokens(device: torch.device) -> int:
+    """Padded tokens per batch when the caller gives none.
+
+    On CPU, large batches are slower, not faster: on 2 cores SmolLM2 ran at 455-506 tokens/s with
+    512-1024-token batches against 184 tokens/s with 16,384 (docs/BENCHMARKS.md), as activations
+    outgrow the caches. Accelerators want large batches: a small model is launch-bound below tens of
+    thousands of tokens per batch (docs/BENCHMARKS.md, GPU budget sweep).
+    """
+    if device.type == "cuda":
+        return 32768
+    return 16384 if device.type == "mps" else 1024
+
+
+def describe_machine(device: torch.device) -> dict[str, str]:
+    """What a measured figure ran on: device, CPU model, cores, torch threads, GPU name."""
+    import os
+    import platform
+    from pathlib import Path
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "device": str(device),
+        "cpu": cpu,
+        "cpu_count": str(os.cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

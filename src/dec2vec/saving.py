@@ -1,0 +1,95 @@
+"""Writing a saved dec2vec folder: safetensors and JSON, atomically.
+
+The folder is written in a temporary sibling and renamed into place only when complete, so a
+crash or a full disk never leaves a half-written model where a good one was. It also describes
+itself to sentence-transformers (``modules.json``), which is why the names of
+:mod:`dec2vec.integrations.sentence_transformers` appear here as strings, not as an import: that
+module loads embedders, and this one must not depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .config import EmbedderConfig
+from .encoder import LightEncoder
+
+HEADS_NAME = "heads.safetensors"
+ST_MODULE_TYPE = "dec2vec.integrations.sentence_transformers.Dec2VecModule"
+# The name every sentence-transformers version resolves (all-MiniLM-L6-v2's own modules.json uses it).
+# Its path is the folder itself: Normalize has no weights, and finding no config there it takes its
+# defaults; a subfolder would be an empty one, which neither wheels nor slim exports keep.
+ST_NORMALIZE = {"idx": 1, "name": "1", "path": "", "type": "sentence_transformers.models.Normalize"}
+
+
+def write_st_files(folder: Path, embedding_dim: int) -> None:
+    """``modules.json`` (the dec2vec module, then Normalize: unit rows, as ``encode``) and its config."""
+    modules = [{"idx": 0, "name": "0", "path": "", "type": ST_MODULE_TYPE}, ST_NORMALIZE]
+    (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+    st_config = {"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=2) + "\n")
+
+
+def save_folder(
+    folder: str | os.PathLike[str],
+    *,
+    config: EmbedderConfig,
+    backbone: nn.Module,
+    tokenizer: Any,
+    encoder: LightEncoder | None,
+    heads: nn.ModuleDict,
+    embedding_dim: int,
+    adapter_dir: Path | None = None,
+) -> None:
+    """Write a self-contained folder: ``dec2vec.json``, backbone, encoder, heads, adapter, ST files.
+
+    ``adapter_dir`` (a peft adapter folder) is copied to ``config.adapter`` when that is set: the
+    backbone is then the base model, and loading applies the adapter.
+    """
+    from safetensors.torch import save_file  # imported on use: a patched safetensors.torch.save_file applies
+
+    dest = Path(folder).expanduser().resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        config.save(tmp)
+        if config.adapter:
+            shutil.copytree(adapter_dir, tmp / config.adapter)
+        backbone.save_pretrained(tmp / "backbone", safe_serialization=True)
+        tokenizer.save_pretrained(tmp / "backbone")
+        if encoder is not None:
+            encoder.model.save_pretrained(tmp / "encoder", safe_serialization=True)
+            encoder.tokenizer.save_pretrained(tmp / "encoder")
+        if len(heads):
+            state = {k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}
+            save_file(state, tmp / HEADS_NAME)
+        write_st_files(tmp, embedding_dim)
+        tmp.chmod(0o755)  # mkdtemp makes it private; a saved model is for others to read too
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _replace(tmp, dest)
+
+
+def _replace(tmp: Path, dest: Path) -> None:
+    """Move the finished ``tmp`` to ``dest``; an existing ``dest`` survives until the new one is in."""
+    if not dest.exists():
+        os.replace(tmp, dest)
+        return
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(dest, old)  # an existing folder cannot be replaced in one rename; keep it until the new one is in
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        os.replace(old, dest)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
