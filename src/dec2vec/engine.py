@@ -239,6 +239,7 @@ def encode_stream(
 
         progress = tqdm(total=total, desc="encode", unit="text")
 
+    packed, right_padded = bool(opts.packed), opts.padding_side == "right"
     was_training = model.training
     model.eval()
     outputs: list[torch.Tensor] = []
@@ -249,11 +250,10 @@ def encode_stream(
             for item in Prefetcher(work, depth=16):
                 if isinstance(item, Batch):
                     feats = {k: v.to(device, non_blocking=True) for k, v in item.features.items()}
-                    right_padded = opts.padding_side == "right"
-                    emb = model.embed_batch(feats, packed=bool(opts.packed), right_padded=right_padded).float()
+                    vectors = model.embed_batch(feats, packed=packed, right_padded=right_padded).float()  # (b, D)
                     if opts.normalize:
-                        emb = nn.functional.normalize(emb, dim=-1)
-                    outputs.append(emb)  # (b, D), left on the device: no sync per batch
+                        vectors = nn.functional.normalize(vectors, dim=-1)
+                    outputs.append(vectors)  # left on the device: no sync per batch
                     order.extend(item.rows)
                     if progress is not None:
                         progress.update(len(item.rows))
