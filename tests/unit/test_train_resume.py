@@ -67,6 +67,7 @@ def crash_at(monkeypatch, cls, at: int):
     return real
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("recipe", "objective"), [("causal2vec", "contrastive"), ("unimae", "unimae")])
 def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder, monkeypatch, recipe, objective):
     enc = tiny_encoder if recipe == "causal2vec" else None
@@ -86,6 +87,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_e
     assert [int(r["step"]) for r in read_log(run)] == list(range(1, 7))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder):
     steps = 40
     full = _cfg(tmp_path, tiny_backbone, tiny_encoder, "causal2vec", "contrastive", "full", steps=steps)
