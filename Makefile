@@ -1,6 +1,7 @@
 # make setup: .venv with CPU torch, dec2vec and its dev extras, and the default models (idempotent)
 # make demo:  the main job on the default models
 # make test:  the whole suite (unit tests on tiny models, integration tests on the real ones)
+# make unit:  the fast tier: unit tests not marked slow (under 3 minutes on 2 cores)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -30,7 +31,7 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 unit: setup
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts examples

@@ -52,3 +52,38 @@ def test_cli_embed_uses_the_default_model(default):
     ).stdout
     vec = np.asarray(json.loads(out.strip().splitlines()[-1]), dtype=np.float32).ravel()
     np.testing.assert_allclose(vec, default.encode(["Penguins cannot fly."])[0], atol=1e-4)
+
+
+def test_sentence_transformers_gives_the_same_unit_vectors(default):
+    """Loaded with SentenceTransformer the packaged model gave unnormalised rows (norms 37-70, issue 18)."""
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(pretrained.path(pretrained.DEFAULT_MODEL)), trust_remote_code=True, device="cpu")
+    texts = ["Penguins cannot fly.", "The Eiffel Tower is in Paris."]
+    got = st.encode(texts)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(got, default.encode(texts), atol=1e-4)
+
+
+def _demo_module():
+    """examples/demo.py's corpus and queries: the test checks what `make demo` shows a new user."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
+    spec = importlib.util.spec_from_file_location("dec2vec_demo", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_model_ranks_the_demo_queries_right(default):
+    """The default model must find the answer to each of `make demo`'s queries first, and score each
+    paraphrase pair above the unrelated pair: the first thing a new user sees."""
+    demo = _demo_module()
+    docs = default.encode(demo.CORPUS)
+    qs = default.encode(demo.QUERIES, instruction="Given a question, retrieve the passage that answers it")
+    assert list((qs @ docs.T).argmax(1)) == list(demo.GOLD)
+    sims = [float(a @ b) for a, b in (default.encode(list(p)) for p in demo.PAIRS)]
+    assert min(sims[:2]) > sims[2], sims  # the last pair is the unrelated one

@@ -234,6 +234,7 @@ def _train(tmp: Path, name: str, chunk: int, backbone: Path, encoder: Path, data
     return load_file(tmp / name / "checkpoints" / "step-0000003" / "trainable.safetensors")
 
 
+@pytest.mark.slow
 def test_trainer_chunked_steps_match_unchunked(tmp_path, tiny_backbone, tiny_encoder):
     """3 optimizer steps (AdamW, clipping, warm-up-free schedule) with chunk_size 4 and 3 (uneven
     chunks) end on the weights of chunk_size 0, and log the same losses."""

@@ -110,11 +110,16 @@ def test_mean_pool_does_not_leak_nan_from_padding():
     assert torch.isfinite(mean_pool(h, torch.tensor([[1, 1, 0]]))).all()
 
 
-def test_device_and_dtype_choice():
+def test_device_and_dtype_choice(monkeypatch):
     from dec2vec.engine import default_max_tokens, pick_device, pick_dtype
 
     assert pick_device("cpu").type == "cpu"
-    assert pick_device().type == ("cuda" if torch.cuda.is_available() else pick_device().type)
+    # the default, whatever this machine has: CUDA first, then MPS, then CPU; an explicit choice wins
+    for cuda, mps, expected in [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert pick_device().type == expected
+        assert pick_device("cpu").type == "cpu"
     assert default_max_tokens(torch.device("cpu")) < default_max_tokens(torch.device("cuda"))
     assert pick_dtype("auto", torch.device("cpu")) == torch.float32
     assert pick_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16

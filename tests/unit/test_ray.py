@@ -73,6 +73,7 @@ class CountingEmbedBatch(EmbedBatch):
 # ---- on a local Ray instance --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_embed_parquet_round_trip_keeps_columns_order_and_resumes(ray_local, saved, tmp_path):
     folder, emb = saved
     src = tmp_path / "in"
@@ -105,6 +106,7 @@ def test_embed_parquet_round_trip_keeps_columns_order_and_resumes(ray_local, sav
     assert not [p for p in out.rglob(".*")]  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_model_loads_once_per_actor_and_batch_errors_surface_as_input_errors(ray_local, saved, tmp_path):
     from ray import cloudpickle
 
@@ -119,6 +121,7 @@ def test_model_loads_once_per_actor_and_batch_errors_surface_as_input_errors(ray
     assert len(loads) == 1 and calls == loads * 10  # one actor, one load, ten batches
 
 
+@pytest.mark.slow
 def test_actor_pool_that_starves_reads_is_refused(ray_local, saved):
     ds = ray.data.from_items([{"text": "a"}])
     with pytest.raises(ConfigError, match="leave no CPU"):
@@ -191,6 +194,7 @@ def test_parquet_input_errors_name_file_and_row_before_ray_starts(saved, tmp_pat
         embed_parquet(tmp_path / "nope", tmp_path / "out", saved[0])
 
 
+@pytest.mark.slow
 def test_ray_is_optional_and_never_imported_by_dec2vec():
     code = (
         "import sys\n"

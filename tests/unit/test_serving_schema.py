@@ -52,6 +52,7 @@ def api_schema(server_url):
 
 # schemathesis's pytest plugin (``from_fixture``/``parametrize``) breaks on pytest 9 (it reads a removed
 # ``_nodeid``), so the schema's strategies are driven with plain hypothesis instead.
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_generated_requests_never_get_a_server_error(api_schema, mode):
     operations = api_schema if mode is GenerationMode.POSITIVE else api_schema.include(method="POST")

@@ -146,6 +146,7 @@ def test_teacher_cache_with_the_real_model_code(tmp_path, tiny_encoder, one_thre
 # ---- training with it -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["text", "pairs"])
 def test_tiny_model_distils_and_the_loss_falls(tmp_path, monkeypatch, tiny_backbone, tiny_encoder, one_thread, data):
     monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / "home"))
@@ -175,6 +176,7 @@ def test_distill_needs_a_weight_and_a_known_teacher(tmp_path, tiny_backbone):
         Trainer(TrainConfig.from_dict(cfg), progress=False)
 
 
+@pytest.mark.slow
 def test_teacher_cache_build_resumes_after_kill_9(tmp_path, tiny_encoder):
     """A real SIGKILL while shards are being written: what was renamed into place is kept and complete."""
     import os

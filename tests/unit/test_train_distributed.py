@@ -105,6 +105,7 @@ def _reference(case: dict, backbone: Path, encoder: Path) -> tuple[float, dict[s
     return loss.item(), {n: (None if p.grad is None else p.grad.clone()) for n, p in emb.named_parameters()}
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path, tiny_backbone, tiny_encoder):
     rng = random.Random(0)
     cases = [
@@ -245,6 +246,7 @@ def _torchrun(config: Path, *extra: str, ok: bool = True) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_encoder):
     import yaml
     from safetensors.torch import load_file
@@ -287,6 +289,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_enc
     torch.testing.assert_close(ddp_model.encode(texts), single_model.encode(texts), atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_torchrun_resume_restores_every_process_rng(tmp_path, tiny_backbone, tiny_encoder):
     """With dropout on, each process draws its own masks; a resumed 2-process run must redraw them exactly."""
     import shutil
@@ -313,6 +316,7 @@ def test_torchrun_resume_restores_every_process_rng(tmp_path, tiny_backbone, tin
         torch.testing.assert_close(again[name], value, atol=0, rtol=0, msg=name)
 
 
+@pytest.mark.slow
 def test_torchrun_failing_run_exits_with_an_error_not_an_abort(tmp_path, tiny_backbone, tiny_encoder):
     """Every process raising (a bad second stage found up front) still destroys the group before exit."""
     import yaml

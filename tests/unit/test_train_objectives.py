@@ -49,6 +49,7 @@ def _table_config(tmp_path, backbone, encoder, recipe, objective, lora, lr, extr
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("recipe", "objective", "lora", "lr", "extra"), TABLE, ids=[f"{r}-{o}" for r, o, *_ in TABLE])
 def test_loss_finite_and_decreasing(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra):
     cfg = _table_config(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra, steps=20)
@@ -154,6 +155,7 @@ def _lora_causal2vec_run(tmp_path, backbone, encoder, merge: bool) -> Trainer:
     return Trainer(TrainConfig.from_dict(cfg), progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("merge", [True, False])
 def test_save_load_gives_identical_embeddings(tmp_path, tiny_backbone, tiny_encoder, merge):
     trainer = _lora_causal2vec_run(tmp_path, tiny_backbone, tiny_encoder, merge)
@@ -183,6 +185,7 @@ def test_unimae_save_drops_the_decoder(tmp_path, tiny_backbone):
     assert loaded.encode(SENTENCES).shape == (len(SENTENCES), 32)
 
 
+@pytest.mark.slow
 def test_multi_stage_pipeline_runs_in_order(tmp_path, tiny_backbone):
     texts = write_texts(tmp_path / "t.jsonl")
     cfg = tiny_config(tmp_path, tiny_backbone, "llm2vec", "contrastive", steps=2, tensorboard=True)
@@ -243,6 +246,7 @@ def test_gradients_reach_exactly_the_trainable_parameters(
         assert all("lora_" in n for n in params if n.startswith("model.backbone."))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("recipe", "objective", "lora", "lr", "extra"), TABLE, ids=[f"{r}-{o}" for r, o, *_ in TABLE])
 def test_every_objective_saves_and_reloads_identically(
     tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra

@@ -67,6 +67,7 @@ def crash_at(monkeypatch, cls, at: int):
     return real
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("recipe", "objective"), [("causal2vec", "contrastive"), ("unimae", "unimae")])
 def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder, monkeypatch, recipe, objective):
     enc = tiny_encoder if recipe == "causal2vec" else None
@@ -86,6 +87,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_e
     assert [int(r["step"]) for r in read_log(run)] == list(range(1, 7))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_equals_uninterrupted(tmp_path, tiny_backbone, tiny_encoder):
     steps = 40
     full = _cfg(tmp_path, tiny_backbone, tiny_encoder, "causal2vec", "contrastive", "full", steps=steps)
@@ -183,6 +185,28 @@ def test_resume_refuses_a_different_config(tmp_path, tiny_backbone):
     cfg["stages"][0]["lr"] = 0.5
     with pytest.raises(ConfigError, match="different config"):
         Trainer(TrainConfig.from_dict(cfg), resume=True, progress=False).run()
+
+
+@pytest.mark.slow
+def test_resume_may_change_the_budget_and_nothing_else(tmp_path, tiny_backbone):
+    """`--resume --set stages.0.steps=N`: a run lengthened (or shortened) keeps its weights and log; an end the
+    run has passed, or any other change beside the steps, is refused."""
+    cfg = _cfg(tmp_path, tiny_backbone, None, "last-token", "contrastive", "budget", steps=4)
+    Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+    run = Path(cfg["output_dir"])
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000004"
+    too_short = {**cfg, "stages": [{**cfg["stages"][0], "steps": 3}]}
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(TrainConfig.from_dict(too_short), resume=True, progress=False).run()
+    other = {**cfg, "stages": [{**cfg["stages"][0], "steps": 6, "lr": 0.5}]}
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(TrainConfig.from_dict(other), resume=True, progress=False).run()
+    longer = {**cfg, "stages": [{**cfg["stages"][0], "steps": 6}]}
+    Trainer(TrainConfig.from_dict(longer), resume=True, progress=False).run()
+    assert [int(r["step"]) for r in read_log(run)] == list(range(1, 7))
+    assert (run / "config.before-budget-change.json").is_file()
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000006"
+    Trainer(TrainConfig.from_dict(longer), resume=True, progress=False).run()  # the new budget is the run's now
 
 
 def test_safetensors_write_error_keeps_the_previous_checkpoint(tmp_path, tiny_backbone, monkeypatch):

@@ -91,6 +91,7 @@ def test_curve_trim_drops_later_and_torn_rows(tmp_path):
     assert not list(tmp_path.glob(".*"))  # rewritten atomically, no temporary left
 
 
+@pytest.mark.slow
 def test_validation_writes_the_curve_and_leaves_training_alone(
     tmp_path, tiny_backbone, tiny_encoder, monkeypatch, one_thread
 ):
@@ -148,6 +149,7 @@ def test_validation_writes_the_curve_and_leaves_training_alone(
     assert walls == sorted(walls)
 
 
+@pytest.mark.slow
 def test_resume_drops_the_killed_runs_later_rows(tmp_path, tiny_backbone, tiny_encoder, monkeypatch, one_thread):
     # sparse log rows: tokens seen must come from the checkpoint's counters (progress.json), not log.csv
     top = {"validate_every": 3, "checkpoint_every": 2, "log_every": 5}
@@ -241,6 +243,7 @@ def test_learning_curve_script_needs_a_curve(tmp_path):
         mod.main([str(empty), "--out", str(tmp_path / "x.png")])
 
 
+@pytest.mark.slow
 def test_torchrun_validates_on_the_main_process_only(tmp_path, tiny_backbone, tiny_encoder):
     """Two processes with dropout: rank 0 validates while rank 1 waits, and each process's RNG stream is
     unchanged by it (the weights equal a 2-process run without validation); valid.csv is written once."""

@@ -75,6 +75,7 @@ LOG_COLUMNS = [
     "bad_steps",
     "bad_lines",
 ]
+BUDGET_FILE = "config.before-budget-change.json"  # the checkpoint's config, kept when --resume changes the steps
 PROGRESS_FILE = "progress.json"  # tokens and wall seconds at each checkpoint, restored on --resume
 
 
@@ -529,10 +530,13 @@ class Trainer:
             return None
         state, params, optim = load_checkpoint(path, self.device)
         if state.fingerprint != self.state.fingerprint:
-            raise ConfigError(
-                f"{path} was written by a run with a different config (fingerprint {state.fingerprint}, now "
-                f"{self.state.fingerprint}); resume with the same config or start a new output_dir"
-            )
+            if not self._budget_change_only(state):
+                raise ConfigError(
+                    f"{path} was written by a run with a different config (fingerprint {state.fingerprint}, now "
+                    f"{self.state.fingerprint}); resume with the same config (only the step counts of the current "
+                    "and later stages may change) or start a new output_dir"
+                )
+            state.fingerprint = self.state.fingerprint  # later resumes check against the new budget
         self.state = state
         if state.stage_step > 0 or state.stage > 0:
             self._load_params(None, params)  # earlier stages' results, when resuming into a later stage
@@ -542,6 +546,39 @@ class Trainer:
             self._load_progress(state.global_step)
         log.info("resumed from %s (step %d)", path, state.global_step)
         return {"params": params, "optim": optim}
+
+    def _budget_change_only(self, state: TrainingState) -> bool:
+        """Whether the new config differs from the checkpoint's only in the step counts of the current and
+        later stages, each still ahead of where the run stands: a run's budget shortened or lengthened on
+        --resume (``--set stages.0.steps=N``). The checkpoint's config is the run's saved config.json when
+        its fingerprint matches the checkpoint's. The learning-rate schedule then decays to 0 at the new end
+        from the resumed step on; the data order does not depend on the step count."""
+        for saved in (self.out / "config.json", self.out / BUDGET_FILE):  # the latter: a change not yet checkpointed
+            try:
+                old = TrainConfig.from_dict(json.loads(saved.read_text()))
+            except (OSError, ValueError, ConfigError):
+                continue
+            if config_fingerprint(old) == state.fingerprint:
+                break
+        else:
+            return False
+        if len(old.stages) != len(self.cfg.stages):
+            return False
+        was, now = old.to_dict(), self.cfg.to_dict()
+        changes = []
+        for i, (a, b) in enumerate(zip(was["stages"], now["stages"], strict=True)):
+            if a["steps"] == b["steps"]:
+                continue
+            if i < state.stage or (i == state.stage and b["steps"] <= state.stage_step):
+                return False  # a finished stage, or an end the run has already passed
+            changes.append(f"stage {i} ({b.get('name') or b['objective']}): {a['steps']} -> {b['steps']} steps")
+            a["steps"] = b["steps"]
+        if not changes or config_fingerprint(TrainConfig.from_dict(was)) != self.state.fingerprint:
+            return False
+        if self.ctx.is_main and saved.name != BUDGET_FILE:
+            write_atomic(self.out / BUDGET_FILE, json.dumps(old.to_dict(), indent=2) + "\n")
+        log.warning("--resume with a new budget: %s; the learning rate decays to 0 at the new end", "; ".join(changes))
+        return True
 
     def _load_params(self, params: dict[str, nn.Parameter] | None, saved: dict[str, torch.Tensor]) -> None:
         tree = dict(nn.ModuleDict({"model": self.emb}).named_parameters())
