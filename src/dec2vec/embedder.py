@@ -114,7 +114,6 @@ class Embedder(EmbeddingModel):
             tokenizer=self.tokenizer,
             encoder=self.encoder,
             heads=self.heads,
-            embedding_dim=self.embedding_dim,
             adapter_dir=self._adapter_dir,
         )
 

@@ -29,7 +29,7 @@ ST_MODULE_TYPE = "dec2vec.integrations.sentence_transformers.Dec2VecModule"
 ST_NORMALIZE = {"idx": 1, "name": "1", "path": "", "type": "sentence_transformers.models.Normalize"}
 
 
-def write_st_files(folder: Path, embedding_dim: int) -> None:
+def write_st_files(folder: Path) -> None:
     """``modules.json`` (the dec2vec module, then Normalize: unit rows, as ``encode``) and its config."""
     modules = [{"idx": 0, "name": "0", "path": "", "type": ST_MODULE_TYPE}, ST_NORMALIZE]
     (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
@@ -45,7 +45,6 @@ def save_folder(
     tokenizer: Any,
     encoder: LightEncoder | None,
     heads: nn.ModuleDict,
-    embedding_dim: int,
     adapter_dir: Path | None = None,
 ) -> None:
     """Write a self-contained folder: ``dec2vec.json``, backbone, encoder, heads, adapter, ST files.
@@ -70,7 +69,7 @@ def save_folder(
         if len(heads):
             state = {k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}
             save_file(state, tmp / HEADS_NAME)
-        write_st_files(tmp, embedding_dim)
+        write_st_files(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private; a saved model is for others to read too
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -81,9 +81,9 @@ def export_slim(
                 shutil.copy2(src / name, tmp / name)
         if (src / "modules.json").is_file():
             # written afresh, not copied: a run saved by older code lacks the Normalize module
-            from ..integrations.sentence_transformers import write_st_files
+            from ..saving import write_st_files
 
-            write_st_files(tmp, 0)
+            write_st_files(tmp)
         if config.adapter:
             shutil.copytree(src / config.adapter, tmp / config.adapter)
         if card is not None:
