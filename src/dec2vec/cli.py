@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -504,7 +505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed, for reports
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that went away shows here, in the handler below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `dec2vec embed ... | head`: the reader closed the pipe; stop quietly, as a tool killed by SIGPIPE does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Dec2VecError as e:
         # one line, always: some messages quote another library's (a YAML parser's spans several lines)
         print(f"dec2vec: error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -250,3 +250,18 @@ def test_documented_batch_defaults_are_the_engines(capsys):
     for name in ("SERVING.md", "RAY.md"):
         text = " ".join((docs / name).read_text().split())
         assert f"{cuda} on CUDA" in text and "16384 on GPU" not in text, name
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`dec2vec … | head`: when the reader goes away, no BrokenPipeError traceback, the SIGPIPE exit code."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dec2vec.cli", "recipes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    proc.stdout.close()  # before the interpreter has started: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
