@@ -173,25 +173,18 @@ class Embedder(EmbeddingModel):
         the varlen attention kernel (default: where it exists, i.e. CUDA in half precision).
         """
         texts = validate_texts(texts)  # every item checked before any work
-        opts = EncodeOptions(
+        return engine.encode_all(
+            self.encode_iter,
+            texts,
+            show_progress,
             instruction=instruction,
             normalize=normalize,
-            chunk_size=ENCODE_CHUNK,
             max_tokens=max_tokens,
             max_batch_size=max_batch_size,
             truncate=truncate,
             padding_side=padding_side,
             packed=packed,
         )
-        cut: list[int] = []
-        progress = len(texts) >= 1000 if show_progress is None else show_progress
-        blocks = engine.encode_stream(
-            self, self.pipeline, texts, opts, show_progress=progress, total=len(texts), on_truncated=cut.extend
-        )
-        parts = list(blocks)
-        if cut:  # one warning for the whole call, however many blocks it took
-            warnings.warn(TruncationWarning(cut), stacklevel=2)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def encode_iter(
         self,

@@ -33,6 +33,7 @@ from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_tex
 
 # the device helpers are re-exported: they lived here first, and tests and scripts import them from here
 __all__ = [
+    "encode_all",
     "DTYPES",
     "ENCODE_CHUNK",
     "Batch",
@@ -56,6 +57,30 @@ log = logging.getLogger(__name__)
 # tokenizing the next block overlaps with the model running this one; large enough that sorting
 # leaves little padding.
 ENCODE_CHUNK = 2048
+
+
+def encode_all(
+    encode_iter: Callable[..., Iterator[np.ndarray]],
+    texts: list[str],
+    show_progress: bool | None,
+    **options: Any,
+) -> np.ndarray:
+    """``encode`` on top of an ``encode_iter`` (Embedder's and SentenceEncoder's alike): the whole list as
+    one (n, D) array, in ``ENCODE_CHUNK`` blocks, with one TruncationWarning for the call (pointing at the
+    caller of ``encode``), however many blocks it took. A bar is shown from 1,000 texts unless told."""
+    cut: list[int] = []
+    blocks = encode_iter(
+        texts,
+        chunk_size=ENCODE_CHUNK,
+        show_progress=len(texts) >= 1000 if show_progress is None else show_progress,
+        total=len(texts),
+        on_truncated=cut.extend,
+        **options,
+    )
+    parts = list(blocks)
+    if cut:
+        warnings.warn(TruncationWarning(cut), stacklevel=3)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 @dataclass(frozen=True, kw_only=True)

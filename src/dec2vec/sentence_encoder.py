@@ -24,7 +24,7 @@ from torch import nn
 from . import models
 from .device import default_max_tokens, pick_device, pick_dtype
 from .encoder import LightEncoder
-from .engine import ENCODE_CHUNK, chunked, plan_batches
+from .engine import chunked, encode_all, plan_batches
 from .errors import ConfigError, TruncationError
 from .loading import _load_encoder
 from .pipeline import TruncationWarning, validate_texts
@@ -106,24 +106,16 @@ class SentenceEncoder:
     ) -> np.ndarray:
         """Embed texts: float32 (n, embedding_dim), rows in input order; as :meth:`Embedder.encode`."""
         texts = validate_texts(texts)  # every item checked before any work
-        cut: list[int] = []
-        parts = list(
-            self.encode_iter(
-                texts,
-                instruction,
-                normalize,
-                chunk_size=ENCODE_CHUNK,
-                max_tokens=max_tokens,
-                max_batch_size=max_batch_size,
-                truncate=truncate,
-                show_progress=len(texts) >= 1000 if show_progress is None else show_progress,
-                total=len(texts),
-                on_truncated=cut.extend,
-            )
+        return encode_all(
+            self.encode_iter,
+            texts,
+            show_progress,
+            instruction=instruction,
+            normalize=normalize,
+            max_tokens=max_tokens,
+            max_batch_size=max_batch_size,
+            truncate=truncate,
         )
-        if cut:  # one warning for the whole call, however many blocks it took
-            warnings.warn(TruncationWarning(cut), stacklevel=2)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def encode_iter(
         self,
