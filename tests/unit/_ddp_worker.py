@@ -12,8 +12,10 @@ test to compare with a single-process run on the whole batch.
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import sys
+import types
 from pathlib import Path
 
 import torch
@@ -90,7 +92,17 @@ def main(rank: int, world: int, spec_path: str) -> int:
             else:
                 (out / f"{case['name']}.rank{rank}.json").write_text(json.dumps({"local_docs": result["local_docs"]}))
     finally:
+        group = dist.group.WORLD
         dist.destroy_process_group()
+    # nothing may keep the group alive past destroy_process_group (it would be torn down at interpreter
+    # exit, where gloo can abort): only ``group`` and getrefcount's argument remain
+    holders = [
+        f"{f.__module__}.{f.__qualname__}"
+        for f in gc.get_objects()
+        if isinstance(f, types.FunctionType) and any(d is group for d in f.__defaults__ or ())
+    ]
+    refs = {"refs": sys.getrefcount(group), "defaults": holders}
+    (Path(spec["out"]) / f"group_refs.rank{rank}.json").write_text(json.dumps(refs))
     return 0
 
 

@@ -150,6 +150,9 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path, tiny_back
     for rank, (p, out) in enumerate(zip(procs, outputs, strict=True)):
         assert p.returncode == 0, f"rank {rank} failed:\n{out[-4000:]}"
 
+    for rank in range(2):  # the process group was freed by destroy_process_group, not left for exit
+        refs = json.loads((tmp_path / f"group_refs.rank{rank}.json").read_text())
+        assert refs["refs"] == 2, refs
     for case in cases:
         got = torch.load(tmp_path / f"{case['name']}.pt", weights_only=True)
         if case["name"].startswith("uneven"):  # the padding path of gather_with_grad really ran

@@ -1,10 +1,13 @@
 """Multi-process training with torch.distributed: process group, negatives gathered with gradients.
 
 Each process embeds its slice of the global batch; documents are all-gathered *with* gradients
-(``torch.distributed.nn.functional.all_gather``), so every query is scored against the documents of
-the whole global batch. Gradients are averaged across processes by one flat all-reduce after the
-backward pass(es) instead of DDP hooks, which keeps gradient caching (several backward calls per
-step) exact and simple. Works under ``torchrun`` and ``accelerate launch``, gloo on CPU, NCCL on CUDA.
+(``_GatherRows``), so every query is scored against the documents of the whole global batch. That is
+our own few lines rather than ``torch.distributed.nn.functional.all_gather``: those functions capture
+the process group in their default arguments when first imported after it exists, so the group
+outlives ``destroy_process_group`` and is torn down at interpreter exit, where gloo may abort.
+Gradients are averaged across processes by one flat all-reduce after the backward pass(es) instead of
+DDP hooks, which keeps gradient caching (several backward calls per step) exact and simple. Works
+under ``torchrun`` and ``accelerate launch``, gloo on CPU, NCCL on CUDA.
 """
 
 from __future__ import annotations
@@ -12,11 +15,19 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 log = logging.getLogger(__name__)
+
+if dist.is_available() and not dist.is_initialized():
+    # torch.distributed.nn's functions take ``group=group.WORLD`` as a default argument, evaluated when
+    # the module is imported. Imported after the group exists (torch does it lazily, e.g. with sharded
+    # tensors when a model loads), they would hold the group past destroy_process_group, to be torn down
+    # at interpreter exit, where gloo can abort. Imported now, before any group, they hold None.
+    import torch.distributed.nn  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -88,12 +99,36 @@ def gather_with_grad(x: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, i
     """
     if not ctx.enabled:
         return x, 0
-    from torch.distributed.nn.functional import all_gather
-
     counts, padded = _pad_to_longest(x, ctx)
-    parts = all_gather(padded)  # world x (longest, D), differentiable
+    parts = _GatherRows.apply(padded.contiguous(), ctx.rank, ctx.world_size)  # (world, longest, D), differentiable
     out = torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])  # (n_global, D)
     return out, sum(counts[: ctx.rank])
+
+
+class _GatherRows(torch.autograd.Function):
+    """All-gather whose backward sends each process the summed gradient of its own rows.
+
+    Every process's loss uses every gathered row, so the gradient of this process's rows is the sum,
+    over processes, of the gradient each computed for them: an all-reduce of the stacked gradients
+    (gloo has no reduce-scatter), or a reduce-scatter on NCCL. No group object is kept anywhere.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, rank: int, world: int) -> torch.Tensor:  # (n, D) -> (world, n, D)
+        ctx.rank, ctx.world = rank, world
+        out = x.new_empty(world, *x.shape)
+        dist.all_gather(list(out.unbind(0)), x)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # (world, n, D) -> (n, D)
+        grad = grad.contiguous()
+        if dist.get_backend() == "nccl":
+            mine = grad.new_empty(grad.shape[1:])
+            dist.reduce_scatter_tensor(mine, grad.reshape(-1, *grad.shape[2:]))
+            return mine, None, None
+        dist.all_reduce(grad)
+        return grad[ctx.rank].clone(), None, None
 
 
 def _pad_to_longest(x: torch.Tensor, ctx: DistContext) -> tuple[list[int], torch.Tensor]:
