@@ -318,23 +318,71 @@ def expand_home(path: str) -> Path:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """YAML file (or nothing) plus ``key=value`` overrides -> validated TrainConfig."""
-    import yaml
+    """YAML file (or nothing) plus ``key=value`` overrides -> validated TrainConfig.
 
-    values: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping")
+    A file may start from another with ``base: other.yaml`` (relative to the file) and say only what
+    differs, so a method compared at the flagship's budget shares its data, instructions and schedule
+    instead of copying them (``configs/repro/``). See ``merge_configs`` for how the two combine.
+    """
+    values: dict[str, Any] = {} if path is None else read_config_file(Path(path))
     for assignment in overrides or []:
         apply_override(values, assignment)
     return TrainConfig.from_dict(values)
+
+
+def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file as a mapping, with its ``base`` chain resolved (cycles refused)."""
+    import yaml
+
+    if not path.is_file():
+        where = f" (the base of {_chain[-1]})" if _chain else ""
+        raise ConfigError(f"config file not found: {path}{where}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must be the path of another config file, got {base!r}")
+    base_path = (path.parent / expand_home(base)).resolve()
+    if base_path in _chain or base_path == path.resolve():
+        raise ConfigError(f"{path}: base {base} leads back to itself")
+    return merge_configs(read_config_file(base_path, (*_chain, path.resolve())), values, str(path))
+
+
+def merge_configs(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, anything else (lists too) is replaced.
+
+    ``stages`` is the exception that keeps instructions defined once: an entry of the overriding list
+    may be ``{base_stage: NAME, ...}``, which is the base's stage of that name (its objective if it
+    has no name) with the entry's other keys merged on top.
+    """
+    out = dict(base)
+    for key, value in over.items():
+        if key == "stages" and isinstance(value, list):
+            out[key] = [
+                _stage_from_base(base.get("stages") or [], s, f"{where}: stages.{i}") for i, s in enumerate(value)
+            ]
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = merge_configs(base[key], value, where)
+        else:
+            out[key] = value
+    return out
+
+
+def _stage_from_base(base_stages: list[Any], stage: Any, where: str) -> Any:
+    if not isinstance(stage, dict) or "base_stage" not in stage:
+        return stage
+    name = stage["base_stage"]
+    names = [s.get("name") or s.get("objective") for s in base_stages if isinstance(s, dict)]
+    if name not in names:
+        raise ConfigError(f"{where}: base_stage '{name}' is not a stage of the base; its stages: {names}")
+    rest = {k: v for k, v in stage.items() if k != "base_stage"}
+    return merge_configs(base_stages[names.index(name)], rest, where)
 
 
 _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
