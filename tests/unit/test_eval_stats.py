@@ -221,3 +221,32 @@ def test_claims_use_the_last_file_holding_both_models(tmp_path):
     a = _results(tmp_path / "a.json", {"echo (untrained)": {"t": v}, "causal2vec (untrained)": {"t": v + 0.3}})
     b = _results(tmp_path / "b.json", {"echo (untrained)": {"t": v + 0.5}})
     assert judge_all([a, b], [better])[0]["verdict"] == "holds"  # paired within a.json, not against b's echo
+
+
+def test_token_claims_prefer_the_benchmark_text_mix_and_quality_claims_ignore_it(tmp_path):
+    """A bench JSON counts tokens on its text mix; it never stands in for a suite score."""
+    import json
+
+    from dec2vec.evaluation.claims import Claim, format_verdicts, judge_all
+
+    suite = _results(
+        tmp_path / "suite.json",
+        {"icl (untrained)": {"t": [0.5, 0.6]}, "causal2vec (untrained)": {"t": [0.7, 0.8]}},
+        tokens={"icl (untrained)": 400.0, "causal2vec (untrained)": 100.0},
+    )
+    bench = tmp_path / "bench.json"
+    recipes = [{"name": "icl", "llm_tokens_per_text": 1000.0}, {"name": "causal2vec", "llm_tokens_per_text": 120.0}]
+    bench.write_text(json.dumps({"recipes": recipes, "options": {}}))
+    tok = Claim("tok", "x", "icl (untrained)|icl", "causal2vec|causal2vec (untrained)", "token_ratio", "<=", 0.15)
+    quality = Claim("q", "x", "icl (untrained)", "causal2vec (untrained)", "mean", ">", 0.0)
+    for files in ([suite, str(bench)], [str(bench), suite]):  # whatever the order
+        rows = judge_all(files, [tok, quality])
+        assert (rows[0]["value"], rows[0]["verdict"], rows[0]["texts"]) == (
+            pytest.approx(0.12),
+            "holds",
+            "benchmark text mix",
+        )
+        assert rows[1]["b_value"] == pytest.approx(0.75)  # from the suite
+    assert "(benchmark text mix)" in format_verdicts(judge_all([suite, str(bench)], [tok]))
+    only_suite = judge_all([suite], [tok])[0]
+    assert (only_suite["value"], only_suite["verdict"], only_suite["texts"]) == (0.25, "fails", "suite texts")

@@ -8,7 +8,9 @@ their run folder, untrained recipes ``<recipe> (untrained)``) on one metric:
   ``threshold``, *fails* when it lies below, else *inconclusive*. Relation ``>=`` is
   non-inferiority: *holds* when the CI lies above ``-threshold``, *fails* when below it.
 - ``token_ratio``: B's LLM tokens per text over A's (exact counts, no CI); *holds* when the ratio
-  is at most ``threshold``.
+  is at most ``threshold``. Counted on the benchmark's text mix when a ``dec2vec bench`` JSON is
+  among the files (its recipes count as ``<recipe> (untrained)``: a recipe's token count does not
+  change with training), else on the suite's texts.
 
 A claim whose models are not in the given results is *not measured*.
 """
@@ -107,28 +109,50 @@ Models = dict[str, tuple[dict[str, Any], dict[str, Any]]]  # report name -> (res
 
 
 def collect(files: Sequence[str]) -> list[Models]:
-    """One ``Models`` per file, in the order given (least to most decisive)."""
+    """One ``Models`` per file, in the order given (least to most decisive).
+
+    A file may be a ``dec2vec eval`` results.json or a ``dec2vec bench`` JSON; the latter gives token
+    counts only, marked ``"bench": True`` so that quality claims never pick it."""
     out = []
     for f in files:
         res = compare.load_results(f)
+        if "recipes" in res and "models" not in res:  # dec2vec bench: LLM tokens per text on its text mix
+            out.append(
+                {
+                    f"{r['name']} (untrained)": (
+                        {},
+                        {"cost": {"tokens_per_text": r["llm_tokens_per_text"]}, "bench": True},
+                    )
+                    for r in res["recipes"]
+                }
+            )
+            continue
         out.append({m["name"]: (res, m) for m in res.get("models", [])})
     return out
 
 
 def _pick(claim: Claim, per_file: list[Models]) -> Models:
     """The models a claim is judged on: from the last file holding both of its models, so that a
-    quality claim pairs the same tasks and a token claim counts tokens on the same texts; if no
-    single file holds both, the last entry of each name over all files (a quality claim then
-    compares only tasks both were scored on, and says so when there are none)."""
+    quality claim pairs the same tasks and a token claim counts tokens on the same texts (a bench
+    file first, if one holds both); if no single file holds both, the last entry of each name over
+    all files (a quality claim then compares only tasks both were scored on, and says so when there
+    are none). Bench files never serve a quality claim."""
 
     def has(models: Models, names: str) -> bool:
         return any(x in models for x in names.split("|"))
 
-    for models in reversed(per_file):
+    def is_bench(models: Models) -> bool:
+        return any(m.get("bench") for _, m in models.values())
+
+    if claim.metric == "token_ratio":
+        ordered = [m for m in per_file if not is_bench(m)] + [m for m in per_file if is_bench(m)]
+    else:
+        ordered = [m for m in per_file if not is_bench(m)]
+    for models in reversed(ordered):
         if has(models, claim.a) and has(models, claim.b):
             return models
     merged: Models = {}
-    for models in per_file:
+    for models in ordered:
         merged.update(models)
     return merged
 
@@ -150,6 +174,7 @@ def judge(claim: Claim, models: Models) -> dict[str, Any]:
             return row
         ratio = tb / ta
         row.update(value=ratio, a_value=ta, b_value=tb, verdict="holds" if ratio <= claim.threshold else "fails")
+        row["texts"] = "benchmark text mix" if mb.get("bench") else "suite texts"
         return row
     c = compare.compare_models((ra, ma), (rb, mb))
     mean = c["rows"].get("mean")
@@ -176,7 +201,11 @@ def format_verdicts(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if r["metric"] == "token_ratio":
             metric = f"tokens B / A ≤ {r['threshold']:.2f}"
-            nums = f"{r['b_value']:.1f} / {r['a_value']:.1f} = {r['value']:.2f}" if "value" in r else r.get("note", "")
+            nums = (
+                f"{r['b_value']:.1f} / {r['a_value']:.1f} = {r['value']:.2f} ({r['texts']})"
+                if "value" in r
+                else r.get("note", "")
+            )
         else:
             margin = f" − {100 * r['threshold']:.0f}" if r["relation"] == ">=" and r["threshold"] else ""
             metric = f"mean B {r['relation']} A{margin}"
