@@ -245,6 +245,9 @@ def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig
     from .train.data import resolve_data_path
 
     get_recipe(cfg.model.recipe)
+    if cfg.model.init and "$" in cfg.model.init and not expand_home(cfg.model.init).is_dir():
+        init = expand_home(cfg.model.init)
+        raise ConfigError(f"model.init: no model folder at {init} (train the run it names first)")
     for i, stage in enumerate(cfg.stages):
         for spec in stage.data:
             path = resolve_data_path(spec.path)

@@ -114,3 +114,13 @@ def test_every_shipped_config_loads():
     assert len(paths) >= 20
     for path in paths:
         load_config(path)
+
+
+def test_an_init_under_dec2vec_home_that_is_not_trained_yet_is_named(tmp_path, monkeypatch, capsys):
+    from dec2vec.cli import main
+
+    monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / "home"))
+    path = ROOT / "configs" / "repro" / "unimae-supervised.yaml"
+    assert main(["train", str(path), "--set", f"output_dir={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"model.init: no model folder at {tmp_path / 'home' / 'runs' / 'repro' / 'unimae' / 'model'}" in err

@@ -179,7 +179,9 @@ class ModelSpec:
     recipe: str = field(metadata={"help": "registered recipe (`dec2vec recipes`)"})
     backbone: str = field(default="smollm2-135m-instruct", metadata={"help": "registry name, folder or hub id"})
     encoder: str | None = field(default=None, metadata={"help": "light encoder (causal2vec); None = default"})
-    init: str | None = field(default=None, metadata={"help": "start from a saved dec2vec folder instead"})
+    init: str | None = field(
+        default=None, metadata={"help": "start from a saved dec2vec folder ($DEC2VEC_HOME allowed)"}
+    )
     recipe_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the recipe's options"})
     max_length: int = field(default=512, metadata={"help": "longest backbone input in tokens"})
     dtype: str = field(default="float32", metadata={"help": "weights dtype: float32 or bfloat16"})

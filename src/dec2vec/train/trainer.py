@@ -86,7 +86,7 @@ class TrainingError(Dec2VecError):
 def build_embedder(cfg: TrainConfig, device: torch.device) -> Embedder:
     m = cfg.model
     if m.init:
-        emb = Embedder.from_pretrained(m.init, device=device, dtype=m.dtype)
+        emb = Embedder.from_pretrained(str(expand_home(m.init)), device=device, dtype=m.dtype)  # $DEC2VEC_HOME/...
         if emb.config.recipe != m.recipe:
             raise ConfigError(f"model.init is a '{emb.config.recipe}' model but model.recipe is '{m.recipe}'")
         return emb
