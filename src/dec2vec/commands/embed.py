@@ -1,0 +1,203 @@
+"""The ``dec2vec recipes``, ``info`` and ``embed`` subcommands: what a model is, and its vectors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from ..argtypes import positive_int
+from ..errors import InputError
+from ..pretrained import DEFAULT_MODEL
+
+
+def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder | SentenceEncoder
+    """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as it ships."""
+    from transformers.utils import logging as hf_logging
+
+    from ..embedder import Embedder
+    from ..sentence_encoder import SentenceEncoder, is_sentence_encoder
+
+    hf_logging.disable_progress_bar()
+    if is_sentence_encoder(model):
+        return SentenceEncoder.from_registry(model, device=device, dtype=dtype)
+    return Embedder.from_pretrained(model, device=device, dtype=dtype)
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from ..recipes import get_recipe, recipe_names
+
+    for name in recipe_names():
+        print(get_recipe(name)().describe())
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..sentence_encoder import SentenceEncoder
+
+    emb = _load(args.model, args.device, args.dtype)
+    if isinstance(emb, SentenceEncoder):
+        return _print_info(emb.describe(), args.json)
+    params = emb.num_parameters()
+    info = {
+        "recipe": emb.config.recipe,
+        "attention": "bidirectional" if emb.recipe.bidirectional else "causal",
+        "pooling": emb.recipe.pooling,
+        "backbone": emb.config.backbone,
+        "backbone_architecture": type(emb.backbone).__name__,
+        "hidden_size": emb.hidden_size,
+        "encoder": emb.config.encoder,
+        "embedding_dim": emb.embedding_dim,
+        "max_length": emb.max_length,
+        "parameters": params,
+        "parameters_total": sum(params.values()),
+        "dtype": str(emb.dtype).removeprefix("torch."),
+        "device": str(emb.device),
+        "recipe_options": emb.config.recipe_options,
+    }
+    return _print_info(info, args.json)
+
+
+def _print_info(info: dict, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:<22} {v}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from ..io import check_output_path, read_texts, write_embeddings
+    from ..pipeline import TruncationWarning, validate_texts
+    from ..sentence_encoder import is_sentence_encoder
+
+    if bool(args.texts) == bool(args.input):
+        raise InputError("give texts on the command line or --input FILE, not both and not neither")
+    if args.input and not (args.output or args.json):
+        raise InputError("--input needs --output FILE (.npy, .jsonl, .parquet) or --json")
+    if args.output:
+        check_output_path(args.output)  # fail before a long job, not after
+    if args.instruction and is_sentence_encoder(args.model):
+        raise InputError(f"{args.model} takes no --instruction (it was trained without one)")
+    if args.input and not args.json:
+        return _embed_file(args)
+    source = read_texts(args.input, field=args.field) if args.input else None
+    texts = source.texts if source else validate_texts(list(args.texts))
+    emb = _load(args.model, args.device, args.dtype)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TruncationWarning)
+            vectors = emb.encode(
+                texts,
+                instruction=args.instruction,
+                normalize=not args.no_normalize,
+                truncate=not args.no_truncate,
+                max_tokens=args.max_tokens,
+                show_progress=(len(texts) >= 100) if args.input else False,
+            )
+    except InputError as e:
+        if source is not None and e.index is not None:
+            raise InputError(f"{source.where(e.index)}: {e}") from None
+        raise
+    for w in caught:
+        if isinstance(w.message, TruncationWarning) and source is not None:
+            idx = w.message.indices
+            print(
+                f"warning: {len(idx)} text(s) were truncated to the model's limit (first: {source.where(idx[0])})",
+                file=sys.stderr,
+            )
+        else:
+            print(f"warning: {w.message}", file=sys.stderr)
+    if args.output:
+        write_embeddings(args.output, vectors, texts if args.output.endswith((".jsonl", ".parquet")) else None)
+        print(f"wrote {len(texts)} embeddings of dimension {vectors.shape[1]} to {args.output}", file=sys.stderr)
+    if args.json or not args.output:
+        print(json.dumps(vectors.tolist()))
+    return 0
+
+
+def _embed_file(args: argparse.Namespace) -> int:
+    """--input to --output as a stream: flat memory for any file size (checked first, written atomically)."""
+    from ..io import EmbeddingWriter, count_texts, iter_texts, line_of
+
+    n = count_texts(args.input, args.field)  # every line checked before the model loads
+    emb = _load(args.model, args.device, args.dtype)
+    keep_texts = args.output.endswith((".jsonl", ".parquet"))
+    cut: list[int] = []
+    try:
+        with EmbeddingWriter(args.output, n, emb.embedding_dim, with_texts=keep_texts) as writer:
+            blocks = emb.encode_iter(
+                (text for _, text in iter_texts(args.input, args.field)),
+                instruction=args.instruction,
+                normalize=not args.no_normalize,
+                chunk_size=args.chunk_size,
+                truncate=not args.no_truncate,
+                max_tokens=args.max_tokens,
+                show_progress=n >= 100,
+                total=n,
+                on_truncated=cut.extend,
+            )
+            texts = iter_texts(args.input, args.field) if keep_texts else None  # a second lazy pass for the rows
+            for block in blocks:
+                rows = [next(texts)[1] for _ in range(len(block))] if texts is not None else None
+                writer.write(block, rows)
+    except InputError as e:
+        if e.index is not None:
+            raise InputError(f"{args.input}:{line_of(args.input, e.index, args.field)}: {e}") from None
+        raise
+    if cut:
+        first = f"{args.input}:{line_of(args.input, cut[0], args.field)}"
+        print(f"warning: {len(cut)} text(s) were truncated to the model's limit (first: {first})", file=sys.stderr)
+    print(f"wrote {n} embeddings of dimension {emb.embedding_dim} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("recipes", help="list the registered recipes, one per line").set_defaults(func=cmd_recipes)
+
+    def model_args(sp: argparse.ArgumentParser, positional: bool) -> None:
+        if positional:
+            sp.add_argument("model", help="a recipe name, a saved dec2vec folder or a registry encoder")
+        else:
+            sp.add_argument(
+                "--model",
+                "-m",
+                default=DEFAULT_MODEL,
+                help=f"a packaged model, a recipe name, a saved dec2vec folder or a registry encoder such as "
+                f"all-minilm-l6-v2 (default: {DEFAULT_MODEL}, trained)",
+            )
+        sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+        sp.add_argument(
+            "--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
+        )
+
+    info = sub.add_parser("info", help="recipe, backbone, dimensions and parameters of a model")
+    model_args(info, positional=True)
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=cmd_info)
+
+    embed = sub.add_parser("embed", help="embed texts given as arguments or in a file")
+    model_args(embed, positional=False)
+    embed.add_argument("texts", nargs="*", help="texts to embed")
+    embed.add_argument("--instruction", "-i", default=None, help="task instruction written before every text")
+    embed.add_argument("--input", default=None, help="a .txt (one text per line) or .jsonl file")
+    embed.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    embed.add_argument("--output", "-o", default=None, help="write .npy, .jsonl or .parquet instead of printing")
+    embed.add_argument("--json", action="store_true", help="print a JSON list of vectors")
+    embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
+    embed.add_argument("--no-truncate", action="store_true", help="error on texts over the length limit")
+    embed.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=4096,
+        help="texts read, sorted and written per block of an --input file; memory grows with it (default 4096)",
+    )
+    embed.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        default=None,
+        help="padded tokens per batch (default: 1024 on CPU, 32768 on CUDA, 16384 on Apple MPS)",
+    )
+    embed.set_defaults(func=cmd_embed)

@@ -1,0 +1,113 @@
+"""The ``dec2vec train`` and ``validate`` subcommands (import torch and the trainer only when run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ..argtypes import positive_int
+from ..errors import ConfigError
+
+
+def _interrupt_on_sigterm() -> None:
+    """Under torchrun, turn the launcher's SIGTERM into KeyboardInterrupt.
+
+    Why: torchrun stops the other workers with SIGTERM when one fails or on Ctrl-C. Its default
+    action kills the process at once; as an exception it unwinds through the trainer, which then
+    destroys the process group in order (``DistContext.close``) before exiting.
+    """
+    import os
+    import signal
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from ..train.config import load_config
+    from ..train.trainer import train
+
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft asks a deprecated property
+    overrides = list(args.set or [])
+    if args.skip_bad:
+        overrides.append("skip_bad=true")
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    cfg = load_config(args.config, overrides)
+    _check_train_inputs(cfg)
+    _interrupt_on_sigterm()
+    out = train(cfg, resume=args.resume, progress=not args.no_progress)
+    print(f"saved the trained model to {out}", file=sys.stderr)
+    return 0
+
+
+def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig
+    """What the trainer refuses only once the model is loaded, checked before: the recipe, the data
+    files (as the trainer resolves them) and the output folder."""
+    from ..io import check_writable
+    from ..recipes import get_recipe
+    from ..train.config import expand_home
+    from ..train.data import resolve_data_path
+
+    get_recipe(cfg.model.recipe)
+    if cfg.model.init and "$" in cfg.model.init and not expand_home(cfg.model.init).is_dir():
+        init = expand_home(cfg.model.init)
+        raise ConfigError(f"model.init: no model folder at {init} (train the run it names first)")
+    for i, stage in enumerate(cfg.stages):
+        for spec in stage.data:
+            path = resolve_data_path(spec.path)
+            if not path.is_file():
+                raise ConfigError(f"stages.{i} ('{stage.name}'): training data not found: {path}")
+    check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Held-out validation split scores: what checkpoints and settings are chosen on (never the eval suite)."""
+    from pathlib import Path
+
+    from ..embedder import Embedder
+    from ..train.config import load_config
+    from ..train.validate import validate, write_report
+
+    cfg = load_config(args.config, [])
+    results = {}
+    for ref in args.models:
+        name, _, model = ref.partition("=") if "=" in ref else (ref, "", ref)
+        emb = Embedder.from_pretrained(model, device=args.device)
+        res = validate(emb, cfg, n=args.n)
+        results[name] = {"model": model, **res}
+        parts = "  ".join(f"{k} R@1 {v['recall_at_1']:.3f}" for k, v in res["sources"].items())
+        print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}  ({parts})")
+    if args.out:
+        write_report({"config": args.config, "n": args.n, "models": results}, Path(args.out))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train a recipe from a YAML config (stages, data, LoRA...)")
+    tr.add_argument("config", help="YAML config, e.g. configs/causal2vec.yaml")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field: stages.0.steps=20")
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    tr.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed data lines")
+    tr.add_argument("--output-dir", default=None, help="override output_dir")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+    va = sub.add_parser(
+        "validate",
+        help="score models on the held-out valid split of a config's contrastive data (for choosing checkpoints)",
+    )
+    va.add_argument("config", help="YAML training config; its contrastive sources' NAME.valid.jsonl are read")
+    va.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL", help="saved folders or names")
+    va.add_argument("--n", type=positive_int, default=100, help="pairs per source (default: 100)")
+    va.add_argument("--out", default=None, help="write the scores as JSON here")
+    va.add_argument("--device", default=None, help="cpu, cuda … (default: CUDA when present)")
+    va.set_defaults(func=cmd_validate)
