@@ -16,6 +16,9 @@ untrained recipes and the sentence-transformers models). Further folders are run
 - ``claims.md``: every claim's verdict (``dec2vec eval --claims`` on the same files);
 - ``learning-curves.png`` and ``scores.png``.
 
+With ``--doc docs/RESULTS.md`` the three tables also replace the page's marked sections
+(``<!-- repro:table -->`` ... ``<!-- /repro:table -->``, likewise ``training`` and ``claims``).
+
 Nothing is typed by hand: rerun it after any run or evaluation finishes.
 """
 
@@ -108,7 +111,7 @@ def load_models(files: list[Path]) -> dict[str, tuple[dict[str, Any], dict[str, 
     suite = None
     for f in files:
         res = json.loads(f.read_text())
-        key = json.dumps({"tasks": [(s["name"], s["sha256"]) for s in res["tasks"]], "settings": res["settings"]})
+        key = json.dumps({"tasks": [(s["name"], s["sha256"]) for s in res["tasks"]], "settings": res.get("settings")})
         if suite is None:
             suite = key
         elif key != suite:
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("runs", nargs="*", type=Path, help="further training output_dirs (the flagship run)")
     ap.add_argument("--bench", type=Path, help="a `dec2vec bench` JSON: token claims on its text mix")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--doc", type=Path, help="also fill the marked sections of this page (docs/RESULTS.md)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -193,6 +197,19 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("training.md", "table.md", "claims.md"):
         if (args.out / name).is_file():
             print(f"## {name}\n\n{(args.out / name).read_text()}")
+            if args.doc:
+                fill(args.doc, name.removesuffix(".md"), (args.out / name).read_text())
+
+
+def fill(doc: Path, section: str, text: str) -> None:
+    """Replace what lies between ``<!-- repro:SECTION -->`` and ``<!-- /repro:SECTION -->`` in ``doc``."""
+    begin, end = f"<!-- repro:{section} -->", f"<!-- /repro:{section} -->"
+    page = doc.read_text()
+    if begin not in page or end not in page:
+        raise SystemExit(f"{doc}: no {begin} ... {end} markers")
+    head, rest = page.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    write(doc, f"{head}{begin}\n{text.rstrip()}\n{end}{tail}")
 
 
 if __name__ == "__main__":

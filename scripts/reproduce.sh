@@ -56,4 +56,4 @@ done
 # 4. tables, learning curves, claim verdicts (token claims on the benchmark's text mix) and the
 #    validation ranking that picks the shipped model; written under docs/eval/repro
 $B/python scripts/repro_report.py "$R" "$HOME_DIR/runs/causal2vec-distill" --bench docs/bench/cpu/bench.json \
-  --out docs/eval/repro
+  --out docs/eval/repro --doc docs/RESULTS.md

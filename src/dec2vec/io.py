@@ -1,15 +1,15 @@
-"""Reading texts from files and writing embeddings atomically (temp file, then rename)."""
+"""Reading texts from files and writing embeddings atomically (temp file, then rename).
+
+``atomic_path`` and ``remove_stale_temps`` live in :mod:`dec2vec.foundations.files`; they are
+re-exported here for the modules that import them from ``io``.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import re
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .foundations.files import UMASK as _UMASK  # noqa: F401 - re-exported (tests read io._UMASK)
+from .foundations.files import atomic_path, remove_stale_temps  # noqa: F401 - re-exported, see the docstring
 
 OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
 
@@ -102,90 +104,6 @@ def line_of(path: str | os.PathLike[str], index: int, field: str = "text") -> in
         if i == index:
             return n
     raise IndexError(index)
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
-
-
-_STARTED = time.time()  # a temp file older than this process cannot be one it is still creating
-
-
-def _temp_name(dest: Path) -> re.Pattern[str]:
-    """The names :func:`atomic_path` gives temp files of ``dest``: mkstemp's 8 random characters
-    between ``.NAME.`` and the suffix (so a user's ``.NAME.backup.npy`` never matches)."""
-    return re.compile(re.escape(f".{dest.name}.") + r"[a-z0-9_]{8}" + re.escape(dest.suffix))
-
-
-def remove_stale_temps(dest: Path) -> list[Path]:
-    """Delete the temp files of ``dest`` that killed writers left beside it; returns what was deleted.
-
-    Why: :func:`atomic_path` removes its temp file on any exception, but a writer killed with
-    SIGKILL (or by the OOM killer) runs no cleanup, and its hidden file would stay forever. A temp
-    file is stale when no process holds its lock (every writer keeps an exclusive ``flock`` on its
-    temp file until the rename, and the kernel drops it when the writer dies, however it dies) and
-    it is older than this process (so a writer that has created its file but not yet locked it is
-    never taken for dead). A recycled pid or another host cannot fool a lock, as they can a pid
-    written into the name.
-    """
-    pattern = _temp_name(dest)
-    removed: list[Path] = []
-    try:
-        with os.scandir(dest.parent) as listing:
-            entries = [e for e in listing if pattern.fullmatch(e.name)]
-    except OSError:
-        return removed
-    for entry in entries:
-        try:
-            if not entry.is_file(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime >= _STARTED:
-                continue
-            fd = os.open(entry.path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held by a live writer, or locks unsupported here: cannot tell, so keep it
-            continue
-        else:
-            try:
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-            except OSError:
-                pass
-        finally:
-            os.close(fd)
-    return removed
-
-
-@contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """A temporary path beside ``dest`` that replaces it only if the block succeeds.
-
-    Stale temp files of ``dest`` (from writers killed before they could clean up) are removed first.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the rename: tells remove_stale_temps we are alive
-        except OSError:
-            pass  # a filesystem without locks: the file is still written, just never cleaned by others
-        yield Path(tmp)
-        # mkstemp makes the file 0600; give it the mode a plain open() would (or the replaced file's)
-        mode = dest.stat().st_mode & 0o777 if dest.exists() else 0o666 & ~_UMASK
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
 
 
 def check_writable(path: str | os.PathLike[str], what: str, *, folder: bool = False) -> Path:

@@ -44,6 +44,17 @@ def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
     return model, tokenizer
 
 
+def load_encoder(
+    ref: str, *, dtype: torch.dtype = torch.float32, max_length: int = 512, pooling: str | None = None
+) -> LightEncoder:
+    """A sentence-transformers style encoder (registry name, folder or hub id) as a :class:`LightEncoder`.
+
+    ``max_length`` is a ceiling: a folder's ``sentence_bert_config.json`` may lower it (256 for
+    all-MiniLM-L6-v2); ``pooling`` (``mean``, ``cls``) overrides the folder's native pooling.
+    """
+    return _load_encoder(ref, dtype, max_length, pooling)  # through the module name, so tests can stub it
+
+
 def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | None) -> LightEncoder:
     from transformers import AutoModel, AutoTokenizer
 

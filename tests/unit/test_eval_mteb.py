@@ -18,7 +18,8 @@ pytest.importorskip("mteb")
 
 from dec2vec.evaluation.encoders import MtebEncoder, TextModel  # noqa: E402
 from dec2vec.evaluation.mteb_tasks import QUICK  # noqa: E402
-from dec2vec.evaluation.run import TaskPlan, evaluate_task  # noqa: E402
+from dec2vec.evaluation.plan import TaskPlan  # noqa: E402
+from dec2vec.evaluation.scoring import evaluate_task  # noqa: E402
 from dec2vec.evaluation.tasks import (  # noqa: E402
     ClassificationData,
     ClusteringData,
@@ -231,7 +232,7 @@ def test_run_writes_report_json_plots_and_reuses_cached_results(fake_packages, t
 
 def test_unknown_task_is_a_clear_error(fake_packages, monkeypatch):
     from dec2vec.errors import InputError
-    from dec2vec.evaluation.run import plan_tasks
+    from dec2vec.evaluation.plan import plan_tasks
 
     with pytest.raises(InputError, match="neither a dec2vec evaluation task nor an MTEB task"):
         plan_tasks(["no-such-task-anywhere"], quick=False)

@@ -187,7 +187,7 @@ def test_standard_tier_is_a_deterministic_subset_of_the_full_tasks(fake_packages
 def test_task_spec_resolves_to_tiers():
     from dec2vec.errors import InputError
     from dec2vec.evaluation.datasets import task_names
-    from dec2vec.evaluation.run import resolve_tasks
+    from dec2vec.evaluation.plan import resolve_tasks
 
     names = task_names()
     assert resolve_tasks(["all"]) == [(n, "full") for n in names]

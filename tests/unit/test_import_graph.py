@@ -88,3 +88,14 @@ def test_no_import_cycles():
 
 def test_cycle_detection_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_foundations_import_nothing_from_the_rest_of_dec2vec():
+    """``dec2vec.foundations`` is the bottom layer: any module may import it, so it imports none of them."""
+    modules = _modules()
+    low = {name: path for name, path in modules.items() if name.startswith("dec2vec.foundations.")}
+    assert "dec2vec.foundations.files" in low
+    init = ROOT / "foundations" / "__init__.py"
+    for name, path in [*low.items(), ("dec2vec.foundations", init)]:
+        outside = {m for m in _imports(name, path, set(modules)) if not m.startswith("dec2vec.foundations.")}
+        assert outside == set(), f"{name} imports {sorted(outside)}"

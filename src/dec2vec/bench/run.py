@@ -9,7 +9,6 @@ share of Causal2Vec's time is measured by running it alone over the same batches
 from __future__ import annotations
 
 import json
-import platform
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,8 @@ from .. import models
 from ..device import default_max_tokens, describe_machine, pick_device, pick_dtype
 from ..embedder import Embedder
 from ..engine import plan_batches
-from ..io import atomic_path
+from ..foundations.files import write_atomic
+from ..foundations.provenance import library_versions
 from ..pipeline import TruncationWarning
 from ..recipes import get_recipe, recipe_names
 from . import baselines, flops, texts
@@ -51,19 +51,6 @@ class BenchOptions:
     mfu: bool | None = None  # default: on CUDA
     warmup: int = 64
     seed: int = 0
-
-
-def _versions() -> dict[str, str]:
-    import transformers
-
-    out = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
-    try:
-        import sentence_transformers
-
-        out["sentence_transformers"] = sentence_transformers.__version__
-    except ImportError:
-        pass
-    return out
 
 
 def _row(name: str, seconds: float, n: int, real_tokens: int, padded_tokens: int, peak: int) -> dict[str, Any]:
@@ -164,7 +151,7 @@ def run(opts: BenchOptions, log: Any = print) -> dict[str, Any]:
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
         "machine": describe_machine(device),
-        "versions": _versions(),
+        "versions": library_versions(),
         "matmul_tflops": peak_rate / 1e12 if peak_rate else None,
         "recipes": [],
         "baselines": [],
@@ -316,8 +303,5 @@ def markdown(result: dict[str, Any], command: str) -> str:
 
 
 def save(result: dict[str, Any], out: Path, command: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "bench.json") as tmp:
-        tmp.write_text(json.dumps({**result, "command": command}, indent=2, default=float))
-    with atomic_path(out / "bench.md") as tmp:
-        tmp.write_text(markdown(result, command))
+    write_atomic(out / "bench.json", json.dumps({**result, "command": command}, indent=2, default=float))
+    write_atomic(out / "bench.md", markdown(result, command))

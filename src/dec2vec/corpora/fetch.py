@@ -21,13 +21,13 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 from ..errors import SourceError
+from ..foundations.files import atomic_folder
 from ..models import sha256_file
 
 log = logging.getLogger(__name__)
@@ -211,9 +211,7 @@ def _read_marker(dest: Path) -> dict[str, object] | None:
 
 def _unpack(deb: Path, dest: Path, meta: dict[str, object]) -> None:
     """Unpack into a fresh folder beside ``dest`` and swap it in, so a crash never leaves half a package."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         dpkg = shutil.which("dpkg-deb")
         if dpkg:
             r = _run([dpkg, "-x", str(deb), str(tmp)])
@@ -222,12 +220,6 @@ def _unpack(deb: Path, dest: Path, meta: dict[str, object]) -> None:
         else:
             extract_deb(deb, tmp)
         (tmp / _MARKER).write_text(json.dumps(meta), encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.replace(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def extract_deb(deb: Path, dest: Path) -> None:

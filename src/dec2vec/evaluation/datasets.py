@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..corpora.fetch import Source
-from ..corpora.records import write_text
 from ..errors import InputError
+from ..foundations.files import write_atomic
 from ..models import cache_home, sha256_file
 from . import builders, sources
 from .tasks import FORMAT, TaskData, TaskType
@@ -198,7 +198,7 @@ def build_tasks(
         for is_quick, payload in ((False, full), (True, quick)):
             task = TaskData(spec.name, spec.type, spec.description, is_quick, payload, stats)
             fname = file_name(spec.name, is_quick)
-            write_text(folder / fname, json.dumps(task.to_json(), ensure_ascii=False) + "\n")
+            write_atomic(folder / fname, json.dumps(task.to_json(), ensure_ascii=False) + "\n")
             files[fname] = {"bytes": (folder / fname).stat().st_size, "sha256": sha256_file(folder / fname)}
         tasks[spec.name] = {
             "type": spec.type,
@@ -219,7 +219,7 @@ def build_tasks(
             "quick_sizes": asdict(builders.QUICK),
             "tasks": {n: tasks[n] for n in sorted(tasks)},
         }
-        write_text(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 

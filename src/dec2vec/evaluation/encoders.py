@@ -11,7 +11,6 @@ embedded once per instruction, and it counts texts, tokens and seconds for the c
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ import torch
 from .. import models
 from ..embedder import Embedder, TruncationWarning
 from ..errors import InputError
+from ..foundations.fingerprint import module_digest
 from ..recipes import recipe_names
 
 LSA = "lsa"
@@ -38,16 +38,6 @@ SENTENCE_ENCODERS = {
 
 class BaselineMissing(InputError):
     """A baseline whose model packages are not installed (e.g. ``mpnet`` before ``dec2vec models pull``)."""
-
-
-def tensors_digest(module: torch.nn.Module, extra: Any = None) -> str:
-    """sha256 of every parameter and buffer (name, dtype, shape, bytes): the model's identity for result caching."""
-    h = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode())
-    for name, t in sorted(module.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(memoryview(t.view(torch.uint8).numpy()))
-    return h.hexdigest()
 
 
 class TextModel:
@@ -121,7 +111,7 @@ class EmbedderModel(TextModel):
                 if hasattr(self.embedder.config, "to_dict")
                 else vars(self.embedder.config)
             )
-            self._identity = tensors_digest(self.embedder, {"config": cfg, "text_tokens": self.text_tokens})
+            self._identity = module_digest(self.embedder, {"config": cfg, "text_tokens": self.text_tokens})
         return self._identity
 
     def describe(self) -> dict[str, Any]:
@@ -188,12 +178,12 @@ class MiniLMModel(TextModel):
         self, name: str = "all-MiniLM-L6-v2 (mean)", device: str | None = None, model: str = models.DEFAULT_ENCODER
     ) -> None:
         from ..device import pick_device
-        from ..loading import _load_encoder
+        from ..loading import load_encoder
 
         self.name = name
         self.device = pick_device(device)
         self.model = model
-        self.encoder = _load_encoder(model, torch.float32, 256, "mean").to(self.device).eval()
+        self.encoder = load_encoder(model, dtype=torch.float32, max_length=256, pooling="mean").to(self.device).eval()
         self._identity: str | None = None
 
     def embed(self, texts: list[str], instruction: str | None) -> np.ndarray:
@@ -217,7 +207,7 @@ class MiniLMModel(TextModel):
             extra = {"kind": "minilm", "max_length": self.encoder.max_length}
             if self.model != models.DEFAULT_ENCODER:  # all-MiniLM-L6-v2's key stays as it was
                 extra["model"] = self.model
-            self._identity = tensors_digest(self.encoder, extra)
+            self._identity = module_digest(self.encoder, extra)
         return self._identity
 
     def describe(self) -> dict[str, Any]:

@@ -14,14 +14,13 @@ report folder never holds a half-written PNG.
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from ..foundations.files import atomic_path
 from .tasks import TaskType
 
 if TYPE_CHECKING:
@@ -256,17 +255,6 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    """Write beside the target, then rename over it: a reader sees the old PNG or the new one, never half.
-
-    Not ``io.atomic_path``: its ``mkstemp`` file is private (0600), which a report meant to be shared
-    or served should not be; a plainly opened temp file gets the usual umask permissions.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    """Write beside the target, then rename over it: a reader sees the old PNG or the new one, never half."""
+    with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

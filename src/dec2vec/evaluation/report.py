@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..corpora.records import write_text
+from ..foundations.files import write_atomic
 
 TYPE_ORDER = ["sts", "classification", "clustering", "retrieval", "reranking"]
 SHORT = {
@@ -274,5 +274,5 @@ def write(result: dict[str, Any], folder: Path, labels: list[str] | None, plots:
                 if m["name"] in silhouettes:
                     m["silhouette"] = silhouettes[m["name"]]
     slim = {**result, "models": [{k: v for k, v in m.items() if k != "plot_embeddings"} for m in result["models"]]}
-    write_text(folder / "results.json", json.dumps(slim, indent=2, default=float) + "\n")
-    write_text(folder / "report.md", markdown(result, silhouettes, len(labels or [])))
+    write_atomic(folder / "results.json", json.dumps(slim, indent=2, default=float) + "\n")
+    write_atomic(folder / "report.md", markdown(result, silhouettes, len(labels or [])))

@@ -1,23 +1,21 @@
 """``dec2vec eval``: every model through every task with mteb, plus cost and generation retention.
 
 Models are loaded one at a time. Each (model, task) result is written to a result cache as soon as
-it is computed, keyed by the model's weights digest, the task file's sha256, the settings and the
-library versions: an interrupted run resumes where it stopped, and the baselines that every report
-carries (LSA, MiniLM, each untrained recipe) are computed once per machine, not once per report.
+it is computed (``cache.py``), keyed by the model's weights digest, the task file's sha256, the
+settings and mteb's version: an interrupted run resumes where it stopped, and the baselines that
+every report carries (LSA, MiniLM, each untrained recipe) are computed once per machine, not once
+per report. Which tasks run is planned first (``plan.py``); each is scored by mteb (``scoring.py``).
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import inspect
-import json
 import logging
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,16 +23,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..models import cache_home
+from ..foundations.fingerprint import module_digest
+from ..foundations.provenance import library_versions
 from . import mteb_tasks, stats
-from .datasets import eval_dir, file_name, load_task, read_manifest, task_names
+from .cache import ResultCache
+from .datasets import load_task
 from .encoders import LSA, MINILM, MPNET, BaselineMissing, EmbedderModel, MtebEncoder, load_model
-from .tasks import TaskData
+from .plan import TaskPlan, plan_tasks
+from .scoring import evaluate_task
 
 log = logging.getLogger(__name__)
 
 REVISION = 3  # of how scores are computed here; part of every result-cache key (3: per-item scores)
-TIERS = ("quick", "standard", "full")
 PLOT_TASK = "vital-topic-clustering"  # the labelled set drawn in the t-SNE figure
 
 
@@ -62,110 +62,16 @@ class EvalConfig:
     use_cache: bool = True  # False: recompute every result (and replace the cached ones)
 
 
-@dataclass(frozen=True)
-class TaskPlan:
-    name: str
-    type: str  # sts, classification, ... or the MTEB type of a hub task
-    quick: bool
-    data: TaskData | None  # None for a hub task
-    sha256: str | None
-    hub: Any = None  # the loaded mteb task of a hub task
-    tier: str = "full"  # quick, standard or full (hub tasks: full)
-
-
-def resolve_tasks(spec: Sequence[str], quick: bool | str = False) -> list[tuple[str, str]]:
-    """``all`` | ``standard`` | ``quick`` | names (dec2vec tasks, else MTEB hub tasks) -> [(name, tier)].
-
-    Named tasks run in the tier given by ``quick`` (True: quick; a tier name; False: full); ``all``
-    is the full suite, or every task in that tier when one is given."""
-    if not spec:
-        raise InputError("no tasks given: use --tasks all, --tasks standard, --tasks quick or task names")
-    named = quick if isinstance(quick, str) else ("quick" if quick else "full")
-    if named not in TIERS:
-        raise InputError(f"unknown tier '{named}'; choose from {', '.join(TIERS)}")
-    out: list[tuple[str, str]] = []
-    for s in spec:
-        if s in ("all", "quick", "standard"):
-            tier = named if s == "all" else s
-            out += [(n, tier) for n in task_names()]
-        else:
-            out.append((s, named))
-    seen: set[tuple[str, str]] = set()
-    return [t for t in out if not (t in seen or seen.add(t))]
-
-
-def plan_tasks(spec: Sequence[str], quick: bool | str) -> list[TaskPlan]:
-    from .standard import digest, load_standard
-
-    ours = set(task_names())
-    plans = []
-    for name, tier in resolve_tasks(spec, quick):
-        if name in ours:
-            if tier == "standard":
-                data = load_standard(name)
-                sha = digest(data)
-            else:
-                q = tier == "quick"
-                data = load_task(name, quick=q)
-                entry = read_manifest(eval_dir()).get("tasks", {}).get(name, {})
-                sha = entry.get("files", {}).get(file_name(name, q), {}).get("sha256")
-            plans.append(TaskPlan(name, data.type, tier == "quick", data, sha, tier=tier))
-        else:
-            task = mteb_tasks.hub_task(name)
-            try:  # fail before any model is loaded, not after an hour of other tasks
-                task.load_data()
-            except Exception as e:
-                raise InputError(
-                    f"MTEB task '{name}' needs its data from the Hugging Face hub, which could not be read "
-                    f"(offline?): {type(e).__name__}: {e}"
-                ) from e
-            plans.append(TaskPlan(name, task.metadata.type, False, None, None, task))
-    return plans
-
-
 def versions() -> dict[str, str]:
-    import importlib.metadata as md
-    import platform
-
-    out = {"python": platform.python_version()}
-    for pkg in ("dec2vec", "mteb", "torch", "transformers", "scikit-learn", "numpy", "datasets"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    """The provenance record of a report (``results.json`` ``versions``): the core libraries and
+    those its scores depend on."""
+    return library_versions(("mteb", "scikit-learn", "numpy", "datasets"))
 
 
 def machine(device: str | None) -> dict[str, str]:
     from ..device import describe_machine, pick_device
 
     return describe_machine(pick_device(device))
-
-
-class ResultCache:
-    """One JSON file per key under ``folder``; written atomically, a damaged file counts as missing."""
-
-    def __init__(self, folder: Path | None, reuse: bool = True) -> None:
-        self.folder = folder or cache_home() / "eval-results"
-        self.reuse = reuse  # False: recompute everything; new results still replace the cached ones
-
-    @staticmethod
-    def key(**parts: Any) -> str:
-        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        path = self.folder / f"{key}.json"
-        if not self.reuse or not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        from ..corpora.records import write_text
-
-        write_text(self.folder / f"{key}.json", json.dumps(value, default=float) + "\n")
 
 
 def _say(msg: str) -> None:
@@ -179,71 +85,6 @@ def _quiet_libraries() -> None:
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     logging.getLogger("mteb").setLevel(logging.WARNING)
-
-
-def _mteb_task(plan: TaskPlan, settings: mteb_tasks.Settings) -> Any:
-    if plan.data is not None:
-        return mteb_tasks.to_mteb(plan.data, settings)
-    return plan.hub
-
-
-def evaluate_task(encoder: MtebEncoder, plan: TaskPlan, settings: mteb_tasks.Settings) -> dict[str, Any]:
-    """Run one task through mteb; returns the test split's score dict (mteb's keys)."""
-    import mteb
-
-    if plan.data is not None:
-        encoder.prepare(plan.data.texts())
-    task = _mteb_task(plan, settings)
-    with tempfile.TemporaryDirectory(prefix="dec2vec-pred-") as pred:
-        try:
-            res = mteb.evaluate(
-                encoder,
-                task,
-                cache=None,
-                show_progress_bar=False,
-                encode_kwargs={"batch_size": 64, "show_progress_bar": False},
-                overwrite_strategy="always",
-                prediction_folder=Path(pred) if plan.data is not None else None,
-            )
-        except Exception as e:
-            if plan.data is None:
-                raise InputError(
-                    f"MTEB task '{plan.name}' could not run (its data comes from the Hugging Face hub): {e}"
-                ) from e
-            raise
-        tr = res.task_results[0]
-        split = "test" if "test" in tr.scores else next(iter(tr.scores))
-        raw = dict(tr.scores[split][0])
-        items = None
-        if plan.data is not None:
-            files = list(Path(pred).glob("*_predictions.json"))
-            predictions = json.loads(files[0].read_text(encoding="utf-8")) if files else {}
-            items = item_scores(plan.data, raw, predictions.get("default", {}).get(split))
-    scores = {k: v for k, v in raw.items() if isinstance(v, int | float | str) or v is None}
-    if items is not None:
-        scores["items"] = items
-    return scores
-
-
-def item_scores(data: TaskData, raw: dict[str, Any], predictions: Any) -> dict[str, Any] | None:
-    """Per-item scores (``stats``) from mteb's saved predictions: the items its main score averages."""
-    from . import stats
-    from .tasks import ClassificationData, RetrievalData, STSData
-
-    d = data.data
-    if isinstance(d, STSData) and predictions:
-        return stats.sts_items(d.scores, predictions["cosine_scores"])
-    if isinstance(d, ClassificationData) and predictions:
-        classes = sorted(set(d.train_labels) | set(d.test_labels))
-        y = mteb_tasks._label_ids(d.test_labels, classes)
-        return stats.classification_items(y, predictions)
-    if data.type == "clustering" and raw.get("v_measures"):
-        runs = raw["v_measures"]
-        flat = [v for level in (runs.values() if isinstance(runs, dict) else [runs]) for v in level]
-        return stats.clustering_items(flat)
-    if isinstance(d, RetrievalData) and predictions:
-        return stats.retrieval_items(predictions, d.qrels)
-    return None
 
 
 def _plot_texts(plans: list[TaskPlan]) -> tuple[list[str], list[str]] | None:
@@ -433,6 +274,4 @@ def _generation(cache: ResultCache, model: EmbedderModel, quick: bool, say: Call
 
 
 def _backbone_digest(emb: Any) -> str:
-    from .encoders import tensors_digest
-
-    return tensors_digest(emb.backbone, {"kind": "backbone"})
+    return module_digest(emb.backbone, {"kind": "backbone"})

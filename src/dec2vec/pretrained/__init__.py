@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ..config import CONFIG_NAME, EmbedderConfig
 from ..errors import ConfigError, ModelNotFoundError
+from ..foundations.files import atomic_folder
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,9 +73,7 @@ def export_slim(
     if training.get("encoder_mode", "frozen") != "frozen":
         raise ConfigError(f"{src}: the light encoder was trained ({training['encoder_mode']}); it cannot be left out")
     out = Path(dest).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out, mode=0o755) as tmp:  # a packaged model is for everyone to read
         for name in SLIM_FILES:
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
@@ -92,13 +90,6 @@ def export_slim(
             (tmp / name).write_text(text)
         for f in tmp.rglob("*"):  # training writes private files; a packaged model is for everyone to read
             f.chmod(0o755 if f.is_dir() else 0o644)
-        tmp.chmod(0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
