@@ -127,7 +127,7 @@ def _metadata(task: TaskData) -> Any:
     )
 
 
-def _label_ids(labels: list[str], order: list[str]) -> list[int]:
+def label_ids(labels: list[str], order: list[str]) -> list[int]:
     index = {name: i for i, name in enumerate(order)}
     return [index[x] for x in labels]
 
@@ -168,10 +168,10 @@ def to_mteb(task: TaskData, settings: Settings) -> Any:
                 self.dataset = DatasetDict(
                     {
                         "train": Dataset.from_dict(
-                            {"text": data.train_texts, "label": _label_ids(data.train_labels, classes)}
+                            {"text": data.train_texts, "label": label_ids(data.train_labels, classes)}
                         ),
                         "test": Dataset.from_dict(
-                            {"text": data.test_texts, "label": _label_ids(data.test_labels, classes)}
+                            {"text": data.test_texts, "label": label_ids(data.test_labels, classes)}
                         ),
                     }
                 )
@@ -190,7 +190,7 @@ def to_mteb(task: TaskData, settings: Settings) -> Any:
             n_clusters = settings.clustering_bootstraps
 
             def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
-                cols = {"sentences": data.texts, "labels": _label_ids(data.labels, classes)}
+                cols = {"sentences": data.texts, "labels": label_ids(data.labels, classes)}
                 self.dataset = DatasetDict({"test": Dataset.from_dict(cols)})
                 self.data_loaded = True
 

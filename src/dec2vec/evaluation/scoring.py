@@ -65,7 +65,7 @@ def item_scores(data: TaskData, raw: dict[str, Any], predictions: Any) -> dict[s
         return stats.sts_items(d.scores, predictions["cosine_scores"])
     if isinstance(d, ClassificationData) and predictions:
         classes = sorted(set(d.train_labels) | set(d.test_labels))
-        y = mteb_tasks._label_ids(d.test_labels, classes)
+        y = mteb_tasks.label_ids(d.test_labels, classes)
         return stats.classification_items(y, predictions)
     if data.type == "clustering" and raw.get("v_measures"):
         runs = raw["v_measures"]
