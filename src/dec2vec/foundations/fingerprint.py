@@ -13,7 +13,7 @@ Why ``extra``: what else decides the output (a config, a length limit) belongs i
 precision a model was loaded in: the same weights loaded in float32 and in bfloat16 agree under
 ``dtype=torch.bfloat16`` (a float32 -> bfloat16 cast rounds as loading in bfloat16 does). Without
 it the digest is the evaluation result cache's key, unchanged since that cache was first written,
-so cached results stay valid. Cost: one pass over the weights, ~0.5 s for 157M parameters on one
+so cached results stay valid. Cost: one pass over the weights, 0.5-0.8 s for 157M parameters on one
 CPU thread.
 """
 
