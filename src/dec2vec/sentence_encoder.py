@@ -26,7 +26,7 @@ from .device import default_max_tokens, pick_device, pick_dtype
 from .encoder import LightEncoder
 from .engine import chunked, encode_all, plan_batches
 from .errors import ConfigError, TruncationError
-from .loading import _load_encoder
+from .loading import load_encoder
 from .pipeline import TruncationWarning, validate_texts
 
 
@@ -52,7 +52,7 @@ class SentenceEncoder:
             raise ConfigError(f"'{name}' is not a registered encoder model; see `dec2vec models list`")
         dev = pick_device(device)
         # 512 is only a ceiling: the folder's sentence_bert_config.json sets the trained limit (256 for MiniLM)
-        encoder = _load_encoder(name, pick_dtype(dtype or "auto", dev), 512, None)
+        encoder = load_encoder(name, dtype=pick_dtype(dtype or "auto", dev), max_length=512)
         return cls(name, encoder.to(dev))
 
     # ---- facts ----------------------------------------------------------------------------------

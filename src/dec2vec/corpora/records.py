@@ -11,13 +11,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import atomic_path
+from ..foundations.files import atomic_path, write_atomic
 from ..models import sha256_file
 
 VALID_FRACTION = 0.02
@@ -93,19 +92,9 @@ def write_jsonl(path: Path, records: Iterable[Record]) -> dict[str, object]:
             for r in records:
                 f.write(r.line + "\n")
                 n += 1
-        _readable(tmp)
     return {"records": n, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def write_text(path: Path, text: str) -> None:
     """Write a small text file atomically (the manifest and the README)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-        _readable(tmp)
-
-
-def _readable(tmp: Path) -> None:
-    """mkstemp makes files private (0600); data files are meant to be read by others, as any new file would be."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    write_atomic(path, text)

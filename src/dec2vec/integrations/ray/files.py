@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...errors import InputError
-from ...io import atomic_path
+from ...foundations.files import atomic_path
 
 
 @dataclass
