@@ -70,7 +70,7 @@ def test_mntp_step_labels_exactly_the_masked_text_tokens(tiny_backbone, monkeypa
     emb = Embedder.from_recipe("llm2vec", tiny_backbone, device="cpu", dtype="float32")
     obj = objectives.MNTP(emb, _stage("mntp", mask_ratio=0.5), DistContext(), seed=0)
     seen: dict[str, torch.Tensor] = {}
-    real_pairs, real_hidden = objectives.next_token_pairs, emb.hidden_states
+    real_pairs, real_hidden = objectives.masked.next_token_pairs, emb.hidden_states
 
     def pairs_spy(hidden, labels):
         seen["hidden"], seen["labels"] = hidden.detach().clone(), labels.clone()
@@ -80,7 +80,7 @@ def test_mntp_step_labels_exactly_the_masked_text_tokens(tiny_backbone, monkeypa
         seen["input_ids"] = feats["input_ids"].clone()
         return real_hidden(feats)
 
-    monkeypatch.setattr(objectives, "next_token_pairs", pairs_spy)
+    monkeypatch.setattr(objectives.masked, "next_token_pairs", pairs_spy)
     monkeypatch.setattr(emb, "hidden_states", hidden_spy)
     result = obj.step([Record(text=t) for t in SENTENCES], obj.stage.data[0], step=3)
 
@@ -193,13 +193,13 @@ def test_contrastive_step_backpropagates_the_masked_loss(tiny_backbone, monkeypa
     emb = Embedder.from_recipe("mean", tiny_backbone, device="cpu", dtype="float32")
     obj = objectives.Contrastive(emb, _stage("contrastive", hard_negatives=1, temperature=0.05), DistContext(), 0)
     masks: list[torch.Tensor | None] = []
-    real = objectives.info_nce
+    real = objectives.contrastive.info_nce
 
     def spy(q, d, temperature, offset=0, mask=None):
         masks.append(mask)
         return real(q, d, temperature, offset, mask)
 
-    monkeypatch.setattr(objectives, "info_nce", spy)
+    monkeypatch.setattr(objectives.contrastive, "info_nce", spy)
     result = obj.step(RECORDS, obj.stage.data[0], step=0)
     assert len(masks) == 1 and masks[0] is not None and masks[0].tolist() == EXPECTED_MASK
     with torch.no_grad():  # the step computed gradients but changed no weight
@@ -216,12 +216,12 @@ def test_distill_step_hands_the_mask_to_the_soft_infonce(tiny_backbone, tiny_enc
     stage = _stage("distill", hard_negatives=1, teacher=str(tiny_encoder), distill_nce=1.0)
     obj = objectives.Distill(emb, stage, DistContext(), 0)
     masks: list[torch.Tensor] = []
-    real = objectives.soft_info_nce
+    real = objectives.distill.soft_info_nce
 
     def spy(*args):
         masks.append(args[-1])
         return real(*args)
 
-    monkeypatch.setattr(objectives, "soft_info_nce", spy)
+    monkeypatch.setattr(objectives.distill, "soft_info_nce", spy)
     obj.step(RECORDS, stage.data[0], step=0)
     assert len(masks) == 1 and masks[0].tolist() == EXPECTED_MASK

@@ -75,7 +75,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, tiny_backbone, tiny_e
     ref = Trainer(TrainConfig.from_dict(full), progress=False).run()
 
     cut = _cfg(tmp_path, tiny_backbone, enc, recipe, objective, "cut")
-    cls = objectives.OBJECTIVES[objective]
+    cls = objectives.get_objective(objective)
     real = crash_at(monkeypatch, cls, 3)  # after the checkpoint of step 2, in the middle of the run
     with pytest.raises(Crash):
         Trainer(TrainConfig.from_dict(cut), progress=False).run()

@@ -110,7 +110,7 @@ def test_validation_writes_the_curve_and_leaves_training_alone(
         return real_validate(emb, cfg, n)
 
     modes: list[tuple[bool, bool]] = []
-    cls = objectives.OBJECTIVES["contrastive"]
+    cls = objectives.get_objective("contrastive")
     real_step = cls.step
 
     def watched_step(self, records, spec, step):
@@ -157,7 +157,7 @@ def test_resume_drops_the_killed_runs_later_rows(tmp_path, tiny_backbone, tiny_e
     ref_rows = _rows(Trainer(TrainConfig.from_dict(full), progress=False).run().parent)
 
     cut = _cfg(tmp_path, tiny_backbone, tiny_encoder, "cut", **top)
-    cls = objectives.OBJECTIVES["contrastive"]
+    cls = objectives.get_objective("contrastive")
     real = cls.step
 
     def crashing(self, records, spec, step):

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-OBJECTIVES = ("contrastive", "simcse", "mntp", "unimae", "distill")
 ENCODER_MODES = ("frozen", "full", "lora")
 PRECISIONS = ("fp32", "bf16")
 PROJECTOR_INITS = ("random", "lstsq")
@@ -82,7 +81,7 @@ class DataSpec:
 
 @dataclass
 class StageConfig:
-    objective: str = field(metadata={"help": f"one of {OBJECTIVES}; must be among the recipe's losses"})
+    objective: str = field(metadata={"help": "a registered objective (train/objectives); one of the recipe's losses"})
     data: list[DataSpec] = field(default_factory=list, metadata={"help": "one or more sources"})
     steps: int = field(default=100, metadata={"help": "optimizer steps in this stage"})
     batch_size: int = field(default=32, metadata={"help": "global batch (all processes together)"})
@@ -123,8 +122,10 @@ class StageConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(f"unknown objective '{self.objective}'; known: {', '.join(OBJECTIVES)}")
+        # imported when a stage is built, not with this module: the objectives bring in torch and the model code
+        from .objectives.registry import get_objective
+
+        objective = get_objective(self.objective)  # an unknown name is refused with the known ones
         if not self.data:
             raise ConfigError("a stage needs at least one data source")
         for key in ("steps", "batch_size"):
@@ -148,12 +149,13 @@ class StageConfig:
         if self.max_length is not None and self.max_length < 8:
             raise ConfigError(f"max_length must be >= 8, got {self.max_length}")
         weights = (self.distill_kl, self.distill_mse, self.distill_nce)
-        if min(weights) < 0 or (self.objective == "distill" and sum(weights) == 0):
+        if min(weights) < 0:
             raise ConfigError(f"distill_kl, distill_mse, distill_nce must be >= 0 and not all 0, got {weights}")
         if not 0.0 <= self.soft_labels <= 1.0:
             raise ConfigError(f"soft_labels must be in [0, 1], got {self.soft_labels}")
         if self.distill_temperature <= 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        objective.check_config(self)  # what only this objective needs of its settings
         self.name = self.name or self.objective
 
 

@@ -283,3 +283,15 @@ class MixtureLoader:
                 self._pools[name] = self._draw_pool(name, saved["size"], saved["served"])
             else:
                 s.load_state_dict(saved)
+
+
+def draw_texts(loader: MixtureLoader, n: int) -> list[str]:
+    """The first ``n`` texts ``loader`` draws, batch by batch: plain texts, queries and positives."""
+    texts: list[str] = []
+    step = 0
+    while len(texts) < n:
+        _, records = loader.batch(step, min(64, n))
+        for r in records:
+            texts.extend(t for t in (r.text, r.query, r.positive) if t)
+        step += 1
+    return texts[:n]

@@ -183,3 +183,12 @@ def all_mean(value: float, ctx: DistContext, device: torch.device) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / ctx.world_size
+
+
+def all_true(flag: bool, ctx: DistContext, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every process (a collective: every process calls it)."""
+    if not ctx.enabled:
+        return flag
+    ok = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item() > 0)

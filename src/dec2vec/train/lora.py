@@ -8,11 +8,15 @@ out embeddings, the LM head and poolers, which sit outside the repeated blocks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..embedder import Embedder
+    from .config import TrainConfig
 
 
 def block_linear_names(model: nn.Module) -> list[str]:
@@ -55,3 +59,24 @@ def freeze(module: nn.Module) -> None:
 def unfreeze(module: nn.Module) -> None:
     for p in module.parameters():
         p.requires_grad_(True)
+
+
+def set_trainable(emb: Embedder, cfg: TrainConfig) -> tuple[Any, Any]:
+    """Freeze ``emb``, then let train what ``cfg`` says: the backbone's LoRA adapters (or the whole
+    backbone), the heads always, and the light encoder per ``encoder_mode`` (frozen, full or LoRA).
+    Returns the backbone's and the encoder's peft wrappers (None where they have no LoRA), which the
+    export merges or saves."""
+    backbone_peft = encoder_peft = None
+    freeze(emb)
+    lo = cfg.lora
+    if lo.enabled:
+        backbone_peft = add_lora(emb.backbone, lo.r, lo.alpha, lo.dropout, lo.target_modules)
+    else:
+        unfreeze(emb.backbone)
+    unfreeze(emb.heads)
+    if emb.encoder is not None:
+        if cfg.encoder_mode == "full":
+            unfreeze(emb.encoder)
+        elif cfg.encoder_mode == "lora":
+            encoder_peft = add_lora(emb.encoder.model, lo.r, lo.alpha, lo.dropout)
+    return backbone_peft, encoder_peft

@@ -34,14 +34,18 @@ class ValidSource:
 
 def valid_sources(cfg: TrainConfig) -> list[ValidSource]:
     """The valid split of every pair source in ``cfg`` (``X.train.jsonl`` -> ``X.valid.jsonl``): the data of
-    contrastive stages, and the query/positive files of distill stages (their plain-text files rank nothing)."""
+    stages whose objective reads pairs (contrastive), and the query/positive files of those that read either
+    kind (distill: their plain-text files rank nothing)."""
+    from .objectives.registry import get_objective
+
     out: dict[str, ValidSource] = {}
     for stage in cfg.stages:
-        if stage.objective not in ("contrastive", "distill"):
+        kind = get_objective(stage.objective).kind
+        if kind == "text":
             continue
         for spec in stage.data:
             train = resolve_data_path(spec.path)
-            if stage.objective == "distill" and not _holds_pairs(train):
+            if kind == "any" and not _holds_pairs(train):
                 continue
             if not train.name.endswith(".train.jsonl"):
                 raise ConfigError(f"{train}: no validation split known (want NAME.valid.jsonl by NAME.train.jsonl)")
