@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import Dec2VecError
-from ..io import atomic_path
+from ..foundations.files import write_atomic as _write_atomic
 
 LATEST = "latest"
 
@@ -42,12 +42,9 @@ class TrainingState:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """``io.atomic_path`` plus an fsync, since ``latest`` must never name data still in the page cache."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    """``foundations.write_atomic`` made durable (fsync), since ``latest`` must never name data still in the
+    page cache; every file of a run goes through it."""
+    _write_atomic(path, text, durable=True)
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:

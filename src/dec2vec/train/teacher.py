@@ -106,10 +106,10 @@ class TeacherCache:
         if self._encode is not None:
             return np.asarray(self._encode(texts), dtype=np.float32)
         if self._model is None:
-            from ..loading import _load_encoder
+            from ..loading import load_encoder
 
             with torch.random.fork_rng(devices=[]):  # loading must not move the training RNG
-                self._model = _load_encoder(str(self.folder), torch.float32, self.max_length or 1 << 20, None).eval()
+                self._model = load_encoder(str(self.folder), max_length=self.max_length or 1 << 20).eval()
         enc = self._model
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         out = np.empty((len(texts), enc.dim), dtype=np.float32)

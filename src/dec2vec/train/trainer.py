@@ -381,15 +381,10 @@ class Trainer:
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
+    """Library versions for training.json (one provenance record for runs, evaluations and benchmarks)."""
+    from ..foundations.provenance import library_versions
 
-    out = {}
-    for name in ("dec2vec", "torch", "transformers", "peft"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return library_versions()
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:

@@ -114,10 +114,9 @@ def validate(embedder: Any, cfg: TrainConfig, n: int = 100) -> dict[str, Any]:
 
 
 def write_report(result: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)
+    from ..foundations.files import write_atomic
+
+    write_atomic(path, json.dumps(result, indent=2) + "\n")
 
 
 # ---- the learning curve: validation during a run (``validate_every``) ----------------------------
