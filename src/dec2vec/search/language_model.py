@@ -23,7 +23,9 @@ from typing import Any
 
 from torch import nn
 
+from .. import loading
 from ..embedder import Embedder
+from ..errors import ModelNotFoundError
 from ..evaluation.generation import greedy_continuations
 from .embedders import TextEmbedder, is_encoder_only
 
@@ -68,11 +70,9 @@ def merged_base(model_ref: str | None, embedder: Embedder) -> nn.Module | None:
     """The base backbone of a saved model whose LoRA adapter was merged at load; None for any other model."""
     if model_ref is None:
         return None
-    from .. import loading
-
     try:
         where = loading.locate(model_ref)
-    except Exception:  # not loadable by reference any more: generate with what is in memory
+    except ModelNotFoundError:  # not loadable by reference any more: generate with what is in memory
         return None
     if not isinstance(where, Path):
         return None  # a recipe name: an untrained model, no adapter
