@@ -120,11 +120,6 @@ CASES = [
         "chunk overlap must be in [0, size)",
     ),
     ("index-unknown-model", ["index", "build", "--db", "db", "--input", "good.txt", "-m", "nope"], "neither a saved"),
-    (
-        "index-encoder-model",
-        ["index", "build", "--db", "db", "--input", "good.txt", "-m", "all-minilm-l6-v2"],
-        "is an encoder-only model",
-    ),
     ("index-info-missing", ["index", "info", "--db", "db"], "no index at"),
     # search and ask
     ("search-no-index", ["search", "--db", "db", "cats"], "no index at"),
@@ -155,7 +150,6 @@ CASES = [
     ("serve-negative-wait", ["serve", "--batch-wait-ms", "-1"], "--batch-wait-ms: expected 0..10000"),
     ("serve-zero-batch-tokens", ["serve", "--batch-tokens", "0"], "--batch-tokens: expected a positive integer"),
     ("serve-unknown-model", ["serve", "--model", "nope", "--port", "0"], "neither a saved dec2vec model"),
-    ("serve-encoder-model", ["serve", "--model", "all-minilm-l6-v2", "--port", "0"], "is an encoder-only model"),
     # bench
     ("bench-unknown-recipe", ["bench", "--recipes", "nope"], "unknown recipe(s) ['nope']"),
     ("bench-unknown-dtype", ["bench", "--dtype", "int8"], "invalid choice: 'int8'"),

@@ -1,7 +1,7 @@
 """Search and RAG: a persistent LanceDB index of chunked text, search and ask with the same model (``dec2vec[index]``).
 
-``Index``, ``Hit``, ``BuildReport``, ``ChunkSpec``, ``ask`` and ``Answer`` load on first use, so that
-importing the package (the CLI does, to register its commands) pulls in neither torch nor LanceDB.
+The names below load on first use, so that importing the package (the CLI does, to register its
+commands) pulls in neither torch nor LanceDB.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from typing import Any
 
 _LAZY = {
     "Index": "indexer",
-    "Hit": "indexer",
-    "BuildReport": "indexer",
+    "Hit": "hits",
+    "BuildReport": "build",
+    "EncoderEmbedder": "embedders",
+    "load_embedder": "embedders",
+    "LanguageModel": "language_model",
     "ChunkSpec": "chunking",
     "ask": "rag",
     "Answer": "rag",

@@ -12,11 +12,13 @@ from typing import Any
 
 from ..argtypes import non_negative_int, positive_int
 from .defaults import (
+    ASK_MODES,
     DEFAULT_BATCH,
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_INSTRUCTION,
     DEFAULT_K,
     DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_MIN_RELEVANCE,
     DEFAULT_MODEL,
 )
 
@@ -42,7 +44,7 @@ def _shown(path: str) -> str:
 
 
 def _open_index(args: argparse.Namespace, create: bool):  # -> Index
-    from ..embedder import Embedder
+    from .embedders import load_embedder
     from .indexer import Index, _model_ref
     from .store import META_NAME, Store
 
@@ -55,7 +57,7 @@ def _open_index(args: argparse.Namespace, create: bool):  # -> Index
         from ..errors import InputError
 
         raise InputError(f"the index at {args.db} was built from Python with an in-memory model; pass --model")
-    emb = Embedder.from_pretrained(model, device=args.device, dtype=args.dtype)
+    emb = load_embedder(model, device=args.device, dtype=args.dtype)
     return Index(args.db, emb, model_ref=_model_ref(model), create=create)
 
 
@@ -182,12 +184,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         instruction=instruction,
         context_tokens=args.context_tokens,
+        mode=args.mode,
+        min_relevance=args.min_relevance,
     )
-    if args.show_prompt:
+    if args.show_prompt and answer.prompt:
         _err(answer.prompt)
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
+    _err(f"answer: {answer.mode}" + (f" ({answer.reason})" if answer.reason else ""))
     print(answer.text)
     print("\nSources:")
     for i, h in enumerate(answer.sources, start=1):
@@ -198,7 +203,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _model_args(sp: argparse.ArgumentParser, build: bool) -> None:
     default = f"the index's model; for a new index: {DEFAULT_MODEL}" if build else "the index's model"
-    sp.add_argument("--model", "-m", default=None, help=f"a recipe name or a saved dec2vec folder (default: {default})")
+    sp.add_argument(
+        "--model",
+        "-m",
+        default=None,
+        help=f"a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 (default: {default})",
+    )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     sp.add_argument("--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"])
 
@@ -252,7 +262,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _query_args(se)
     se.set_defaults(func=cmd_search)
 
-    ak = sub.add_parser("ask", help="answer a question from an index with the same model's LM head (RAG)")
+    ak = sub.add_parser(
+        "ask", help="answer a question from an index, grounded in the retrieved sources (RAG or extractive)"
+    )
     ak.add_argument("question", help="the question")
     ak.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"sources to retrieve (default: {DEFAULT_K})")
     ak.add_argument(
@@ -266,6 +278,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=DEFAULT_CONTEXT_TOKENS,
         help=f"prompt + answer budget in tokens (default: {DEFAULT_CONTEXT_TOKENS})",
+    )
+    ak.add_argument(
+        "--mode",
+        choices=ASK_MODES,
+        default="auto",
+        help="auto: generate with the base LM, checked against the sources, else quote the best source sentence; "
+        "extractive: always quote; generate: never quote (default: auto)",
+    )
+    ak.add_argument(
+        "--min-relevance",
+        type=float,
+        default=DEFAULT_MIN_RELEVANCE,
+        help="below this strength of the best source, answer that it cannot (0 turns it off; "
+        f"default: {DEFAULT_MIN_RELEVANCE})",
     )
     ak.add_argument("--show-prompt", action="store_true", help="print the prompt to stderr")
     _query_args(ak)

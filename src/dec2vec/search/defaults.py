@@ -6,3 +6,5 @@ DEFAULT_BATCH = 128  # chunks embedded and committed together: the most a crash 
 DEFAULT_K = 4  # sources for ask
 DEFAULT_MAX_NEW_TOKENS = 128
 DEFAULT_CONTEXT_TOKENS = 2048  # prompt + answer: well under SmolLM2's 8192, and quick on a CPU
+DEFAULT_MIN_RELEVANCE = 0.5  # ask: weaker best hits get "cannot answer" (measured in docs/SEARCH.md)
+ASK_MODES = ("auto", "extractive", "generate")  # ask: generate and check, else quote; only quote; only generate

@@ -266,3 +266,15 @@ class Store:
         t = self.chunks()
         if t is not None:
             t.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ", replace=True)
+
+    def sample_vectors(self, n: int) -> np.ndarray:
+        """The vectors of up to ``n`` chunks spread evenly over the table (the same rows for the same table): (m, D)."""
+        t = self.chunks()
+        total = 0 if t is None else self.count()
+        if total == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        m = min(n, total)
+        offsets = sorted({round(i * (total - 1) / max(m - 1, 1)) for i in range(m)})
+        got = t.take_offsets(offsets).select(["vector"]).to_arrow()
+        vecs = np.asarray(got.column("vector").combine_chunks().flatten(), dtype=np.float32)
+        return vecs.reshape(got.num_rows, -1)  # (m, D)

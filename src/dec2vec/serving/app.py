@@ -1,7 +1,8 @@
 """The FastAPI app: OpenAI ``/v1/embeddings``, TEI ``/embed``, ``/health``, ``/info``, ``/metrics``.
 
-``create_app(embedder, settings)`` builds it around a loaded :class:`~dec2vec.Embedder`; the CLI
-(``dec2vec serve``) and the tests both use it, so what the tests check is what runs.
+``create_app(embedder, settings)`` builds it around a loaded :class:`~dec2vec.Embedder` or a
+registry encoder (:class:`~dec2vec.search.embedders.EncoderEmbedder`, e.g. all-MiniLM-L6-v2); the
+CLI (``dec2vec serve``) and the tests both use it, so what the tests check is what runs.
 """
 
 import asyncio
@@ -20,8 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..device import default_max_tokens
-from ..embedder import Embedder
 from ..errors import ConfigError, InputError, TruncationError
+from ..search.embedders import TextEmbedder, is_encoder_only
 from .batcher import Batcher, Overloaded, Result, Stopped
 from .errors import APIError, install_handlers
 from .metrics import Metrics
@@ -43,7 +44,7 @@ _ERRORS = {
 }
 
 
-def resolve_settings(embedder: Embedder, settings: ServerSettings) -> ServerSettings:
+def resolve_settings(embedder: TextEmbedder, settings: ServerSettings) -> ServerSettings:
     """Fill the model-dependent defaults; a per-input token limit above the model's is a ConfigError."""
     limit = settings.max_tokens_per_input or embedder.max_length
     if limit > embedder.max_length:
@@ -52,13 +53,13 @@ def resolve_settings(embedder: Embedder, settings: ServerSettings) -> ServerSett
         )
     return dataclasses.replace(
         settings,
-        served_name=settings.served_name or embedder.config.recipe,
+        served_name=settings.served_name or (embedder.name if is_encoder_only(embedder) else embedder.config.recipe),
         max_tokens_per_input=limit,
         batch_tokens=settings.batch_tokens or default_max_tokens(embedder.device),
     )
 
 
-def create_app(embedder: Embedder, settings: ServerSettings | None = None) -> FastAPI:
+def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -> FastAPI:
     """An ASGI app serving ``embedder``; it takes ownership (its ``max_length`` becomes the per-input limit).
 
     Serve it with uvicorn (``dec2vec serve`` does), or :class:`~dec2vec.serving.server.BackgroundServer`.
@@ -82,7 +83,8 @@ def create_app(embedder: Embedder, settings: ServerSettings | None = None) -> Fa
     app = FastAPI(
         title="dec2vec embedding server",
         version=__version__,
-        description="OpenAI- and TEI-compatible text embeddings from a decoder-only LLM, with dynamic batching.",
+        description="OpenAI- and TEI-compatible text embeddings from a decoder-only LLM (or a registry encoder), "
+        "with dynamic batching.",
         lifespan=lifespan,
     )
     app.state.batcher, app.state.metrics, app.state.settings, app.state.embedder = batcher, metrics, s, embedder
@@ -100,6 +102,13 @@ def create_app(embedder: Embedder, settings: ServerSettings | None = None) -> Fa
                 f"{field} has {len(texts)} texts, over the server's limit of {s.max_inputs} per request; split it",
                 param=field,
                 code="too_many_inputs",
+            )
+        if instruction and is_encoder_only(embedder):
+            raise APIError(
+                400,
+                f"instruction: '{s.served_name}' is an encoder-only model and takes no instruction; send none",
+                param="instruction",
+                code="invalid_value",
             )
         batcher.start()  # no-op once running; covers apps driven without their lifespan
         try:
@@ -191,7 +200,7 @@ def create_app(embedder: Embedder, settings: ServerSettings | None = None) -> Fa
     return app
 
 
-def server_info(embedder: Embedder, s: ServerSettings) -> dict[str, Any]:
+def server_info(embedder: TextEmbedder, s: ServerSettings) -> dict[str, Any]:
     import fastapi
     import torch
     import transformers

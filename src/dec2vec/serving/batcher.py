@@ -3,7 +3,7 @@
 One worker thread owns the model and its tokenizer (neither is safe to share between threads, and
 one owner keeps the event loop free to accept requests while the model runs). Requests wait in a
 thread-safe queue; the worker takes the first, then keeps taking more until ``wait_s`` has passed
-or the merged texts hold ``batch_tokens`` tokens, and sends them all to ``Embedder.encode`` (which
+or the merged texts hold ``batch_tokens`` tokens, and sends them all to the model's ``encode`` (which
 cuts its own length-sorted forward batches). While the model runs, new requests pile up, so under
 load the next merge starts at once with everything waiting: the wait only matters when the server
 is idle. A request whose texts are bad (too long with truncation off, no tokens) fails alone
@@ -30,7 +30,7 @@ import numpy as np
 from ..embedder import TruncationWarning
 
 if TYPE_CHECKING:
-    from ..embedder import Embedder
+    from ..search.embedders import TextEmbedder
     from .metrics import Metrics
 
 log = logging.getLogger("dec2vec.serving")
@@ -68,7 +68,7 @@ _STOP = object()
 class Batcher:
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         *,
         batch_tokens: int,
         wait_s: float,

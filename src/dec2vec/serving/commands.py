@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model",
         "-m",
         default=DEFAULT_MODEL,
-        help=f"a packaged model, a recipe name or a saved dec2vec folder (default: {DEFAULT_MODEL}, trained)",
+        help=f"a packaged model, a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 "
+        f"(default: {DEFAULT_MODEL}, trained)",
     )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     sp.add_argument("--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"])
@@ -104,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise Dec2VecError(
             f"dec2vec serve needs the serve extra ({e.name} is missing): pip install 'dec2vec[serve]'"
         ) from e
-    from ..embedder import Embedder
+    from ..search.embedders import is_encoder_only, load_embedder
     from .settings import ServerSettings
 
     if not 0 <= args.port <= 65535:
@@ -133,11 +134,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
-    embedder = Embedder.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    embedder = load_embedder(args.model, device=args.device, dtype=args.dtype)
     app = create_app(embedder, settings)
     s = app.state.settings
+    kind = "encoder-only" if is_encoder_only(embedder) else embedder.config.recipe
     print(
-        f"serving '{s.served_name}' ({embedder.config.recipe}, dim {embedder.embedding_dim}, {embedder.device}) "
+        f"serving '{s.served_name}' ({kind}, dim {embedder.embedding_dim}, {embedder.device}) "
         f"on http://{args.host}:{args.port} — POST /v1/embeddings, POST /embed; auth {'on' if api_key else 'off'}",
         file=sys.stderr,
     )
