@@ -88,7 +88,8 @@ def _siblings(dest: Path, pattern: re.Pattern[str]) -> list[Path]:
         return []
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk: opened read-only, which fsync accepts for both."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -140,10 +141,10 @@ def atomic_path(dest: Path, *, durable: bool = False) -> Iterator[Path]:
         mode = dest.stat().st_mode & 0o777 if dest.exists() else 0o666 & ~UMASK
         os.chmod(tmp, mode)
         if durable:
-            _fsync(Path(tmp))
+            fsync_path(Path(tmp))
         os.replace(tmp, dest)
         if durable:
-            _fsync(dest.parent)
+            fsync_path(dest.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -220,8 +221,8 @@ def swap_folder(new: str | os.PathLike[str], dest: str | os.PathLike[str], *, du
     if durable:
         for root, _, names in os.walk(new):
             for name in names:
-                _fsync(Path(root) / name)
-            _fsync(Path(root))
+                fsync_path(Path(root) / name)
+            fsync_path(Path(root))
     if not dest.exists() and not dest.is_symlink():
         os.replace(new, dest)
     else:
@@ -241,7 +242,7 @@ def swap_folder(new: str | os.PathLike[str], dest: str | os.PathLike[str], *, du
             if fd is not None:
                 os.close(fd)
     if durable:
-        _fsync(dest.parent)
+        fsync_path(dest.parent)
 
 
 @contextlib.contextmanager

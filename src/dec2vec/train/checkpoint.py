@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import Dec2VecError
+from ..foundations.files import fsync_path
 from ..foundations.files import write_atomic as _write_atomic
 
 LATEST = "latest"
@@ -53,19 +54,6 @@ def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     if device.type == "cuda":
         out["cuda"] = torch.cuda.get_rng_state(device)
     return out
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def clean_stale(root: Path) -> None:
@@ -106,12 +94,12 @@ def save_checkpoint(
         meta = {**state.__dict__, "python_random": repr(random.getstate())}
         (tmp / "state.json").write_text(json.dumps(meta, indent=1))
         for f in tmp.iterdir():
-            _fsync_file(f)
-        _fsync_dir(tmp)
+            fsync_path(f)
+        fsync_path(tmp)
         if final.exists():  # a re-run of the same step: replace it
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_path(root)
     except Exception as e:  # OSError, safetensors' own errors...: never a partial checkpoint, always a message
         shutil.rmtree(tmp, ignore_errors=True)
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
