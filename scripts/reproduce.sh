@@ -10,7 +10,9 @@
 # heavy jobs run ~10x slower each). On a 2-core CPU about 1 h 10 min per run (echo about twice
 # that), 10 min per evaluation: ~11 hours in all. Runs and evaluations live under
 # $DEC2VEC_HOME/runs (checkpointed, resumed with --resume; an evaluation already made is read from
-# the results cache), so nothing done is redone.
+# the results cache), so nothing done is redone. With a GPU, train first with
+# `bash scripts/repro_gpu.sh` (the runs side by side on one card, resumable); this script then skips
+# the trained runs and evaluates.
 set -euo pipefail
 B=${B:-.venv/bin}
 HOME_DIR=$($B/python -c "from dec2vec.models import cache_home; print(cache_home())")

@@ -262,3 +262,39 @@ def test_distill_with_gradient_caching_equals_the_full_batch(tmp_path, monkeypat
     assert g_full.keys() == g_cached.keys() and g_full
     for n in g_full:
         assert torch.allclose(g_full[n], g_cached[n], atol=1e-5, rtol=1e-4), n
+
+
+def test_a_shared_stage_draws_the_same_batches_after_other_stages(
+    tmp_path, monkeypatch, tiny_backbone, tiny_encoder, one_thread
+):
+    """The reproduction's fairness rests on this: LLM2Vec's distillation stage, run after MNTP and SimCSE,
+    draws the flagship's batches (same sources, same records, same order) when it is given the seed the
+    stage has there."""
+    from dec2vec.train import data as data_mod
+
+    real_batch = data_mod.MixtureLoader.batch
+    calls: list[tuple[str, str]] = []
+
+    def recording_batch(self, step, size):
+        spec, records = real_batch(self, step, size)
+        calls.append((str(spec.name), records[0].query or records[0].text))
+        return spec, records
+
+    monkeypatch.setattr(data_mod.MixtureLoader, "batch", recording_batch)
+    pair_sources = [write_pairs(tmp_path / f"{name}.jsonl", n=64, seed=seed) for name, seed in [("p", 0), ("q", 5)]]
+    texts = write_texts(tmp_path / "t.jsonl", n=32)
+    drawn = {}
+    for name, first, seed in [("alone", False, None), ("shared", True, 0), ("default", True, None)]:
+        monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / name / "home"))
+        (tmp_path / name).mkdir()
+        cfg = tiny_config(tmp_path / name, tiny_backbone, "mean", "distill", steps=8, batch_size=2)
+        cfg["stages"][0].update(teacher=str(tiny_encoder), data_seed=seed, data=[{"path": str(p)} for p in pair_sources])
+        if first:
+            pre = {"objective": "simcse", "data": [{"path": str(texts)}], "steps": 3, "batch_size": 4, "lr": 1e-3}
+            cfg["stages"].insert(0, pre)
+        calls.clear()
+        Trainer(TrainConfig.from_dict(cfg), progress=False).run()
+        drawn[name] = calls[-8:]  # the distillation stage's training batches
+    assert {source for source, _ in drawn["alone"]} == {"p", "q"}
+    assert drawn["shared"] == drawn["alone"]
+    assert drawn["default"] != drawn["alone"]  # without the seed, the stage's index changes its data

@@ -89,6 +89,13 @@ class StageConfig:
     data: list[DataSpec] = field(default_factory=list, metadata={"help": "one or more sources"})
     steps: int = field(default=100, metadata={"help": "optimizer steps in this stage"})
     batch_size: int = field(default=32, metadata={"help": "global batch (all processes together)"})
+    data_seed: int | None = field(
+        default=None,
+        metadata={
+            "help": "seed of this stage's data order; None = the run's seed + 1000 x the stage's index. Give a "
+            "stage shared with another run the seed it has there (its index 0: the run's seed) to draw its batches"
+        },
+    )
     chunk_size: int = field(default=0, metadata={"help": "gradient-cache chunk for contrastive/simcse; 0 = off"})
     lr: float = field(default=1e-4, metadata={"help": "peak learning rate"})
     head_lr: float | None = field(default=None, metadata={"help": "learning rate of heads (projector...); None = lr"})
@@ -307,9 +314,10 @@ _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
         "distill_nce": 0.0,
         "soft_labels": 1.0,
         "distill_temperature": 0.05,
+        "data_seed": None,
     },
 }
-_DISTILL_ONLY = set(_LATER_DEFAULTS["stage"])
+_DISTILL_ONLY = set(_LATER_DEFAULTS["stage"]) - {"data_seed"}
 
 
 def config_fingerprint(cfg: TrainConfig) -> str:

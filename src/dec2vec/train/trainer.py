@@ -191,7 +191,7 @@ class Trainer:
         try:
             while self.state.stage_step < stage.steps:
                 t0 = time.perf_counter()
-                spec, records = loader.batch(self.state.global_step, stage.batch_size)
+                spec, records = loader.batch(self.state.stage_step, stage.batch_size)
                 mine = records[self.ctx.shard(len(records))]
                 optimizer.zero_grad(set_to_none=True)
                 with warnings.catch_warnings(), self._autocast():
@@ -241,11 +241,14 @@ class Trainer:
             objective.close()
 
     def _loader(self, index: int, kind: str) -> MixtureLoader:
+        """The stage's batches: they depend on its data seed and its own step only, not on the stages
+        before it, so a stage shared between runs (``base_stage``, same ``data_seed``) draws the same ones."""
         cfg = self.cfg
+        stage = cfg.stages[index]
         return MixtureLoader(
-            cfg.stages[index].data,
+            stage.data,
             kind,
-            seed=cfg.seed + 1000 * index,
+            seed=cfg.seed + 1000 * index if stage.data_seed is None else stage.data_seed,
             buffer=cfg.shuffle_buffer,
             skip_bad=cfg.skip_bad,
             buckets=cfg.length_buckets,
@@ -262,7 +265,7 @@ class Trainer:
         replay = self._loader(index, objective.kind)
         replay.load_state_dict(loader.state_dict())
         texts: list[str] = []
-        for step in range(self.state.global_step, self.state.global_step + stage.steps - self.state.stage_step):
+        for step in range(self.state.stage_step, stage.steps):
             _, records = replay.batch(step, stage.batch_size)
             texts.extend(objective.texts_of(records, stage.hard_negatives))
         self._on_main(lambda: objective.prepare(texts))
