@@ -65,6 +65,8 @@ def run_summary(folder: Path) -> dict[str, Any]:
     if valid:
         wall = max(wall, float(valid[-1]["wall_s"]))
     curve = [(int(r["step"]), float(r["mrr"])) for r in valid]
+    summary_file = folder / "model" / "training.json"
+    device = json.loads(summary_file.read_text()).get("device") if summary_file.is_file() else None
     flat = len(curve) >= 2 and abs(curve[-1][1] - curve[-2][1]) < FLAT
     return {
         "name": folder.name,
@@ -78,13 +80,24 @@ def run_summary(folder: Path) -> dict[str, Any]:
         "curve": curve,
         "flat": flat,
         "recipe": cfg.get("model", {}).get("recipe", "?"),
+        "hardware": hardware_notes(folder.parent).get(folder.name) or device or "–",
     }
+
+
+def hardware_notes(runs: Path) -> dict[str, str]:
+    """``where.tsv`` beside the runs (run name, tab, what trained it), as scripts/repro_gpu.sh writes it:
+    it wins over training.json's device, which names only where a run finished."""
+    path = runs / "where.tsv"
+    if not path.is_file():
+        return {}
+    rows = (line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
+    return {name: where.strip() for name, where in rows}
 
 
 def training_md(runs: list[dict[str, Any]]) -> str:
     lines = [
-        "| run | recipe | steps per stage | done | tokens seen | wall | validation MRR (step: MRR) | flattened |",
-        "|---|---|---|---:|---:|---:|---|---|",
+        "| run | recipe | steps per stage | done | tokens seen | wall | hardware | validation MRR (step: MRR) | flattened |",
+        "|---|---|---|---:|---:|---:|---|---|---|",
     ]
     for r in runs:
         stages = " → ".join(f"{k} {v}" for k, v in r["steps"].items()) or "–"
@@ -93,7 +106,8 @@ def training_md(runs: list[dict[str, Any]]) -> str:
         wall = f"{r['wall_s'] / 60:.0f} min" if r["wall_s"] else "–"
         flat = "yes" if r["flat"] else "no"
         lines.append(
-            f"| {r['name']} | {r['recipe']} | {stages} | {done} | {r['tokens']:,} | {wall} | {curve} | {flat} |"
+            f"| {r['name']} | {r['recipe']} | {stages} | {done} | {r['tokens']:,} | {wall} | {r['hardware']} "
+            f"| {curve} | {flat} |"
         )
     ranked = sorted((r for r in runs if r["finished"] and r["curve"]), key=lambda r: -r["curve"][-1][1])
     lines += [

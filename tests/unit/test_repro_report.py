@@ -50,6 +50,8 @@ def test_report_tables_claims_and_page(tmp_path):
         _results(
             root / "eval" / name / "results.json", {name: {"lee-sts": v + shift, "news-title-retrieval": v + shift}}
         )
+    (root / "where.tsv").write_text("last-token\tGPU (H100), 2 runs side by side\n")
+    (tmp_path / "causal2vec-distill" / "model" / "training.json").write_text(json.dumps({"device": "cpu (2 threads) x 1"}))
     page = tmp_path / "RESULTS.md"
     page.write_text(
         "# R\n<!-- repro:table -->\nSTALE\n<!-- /repro:table -->\nkept\n<!-- repro:training -->\n"
@@ -62,6 +64,8 @@ def test_report_tables_claims_and_page(tmp_path):
     rows = {line.split(" | ")[0].strip("| "): line for line in training.splitlines() if line.startswith("| ")}
     assert rows["causal2vec-distill"].endswith("| yes |") and rows["last-token"].endswith("| no |")
     assert "300/300" in rows["causal2vec-distill"] and "0.705" in rows["causal2vec-distill"]
+    assert "| cpu (2 threads) x 1 |" in rows["causal2vec-distill"]  # training.json's device
+    assert "| GPU (H100), 2 runs side by side |" in rows["last-token"]  # where.tsv wins
     assert training.index("1. causal2vec-distill: 0.7050") < training.index("2. last-token: 0.5500")
     table = (out / "table.md").read_text()
     last = next(line for line in table.splitlines() if line.startswith("| last-token"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -298,3 +299,6 @@ def test_a_shared_stage_draws_the_same_batches_after_other_stages(
     assert {source for source, _ in drawn["alone"]} == {"p", "q"}
     assert drawn["shared"] == drawn["alone"]
     assert drawn["default"] != drawn["alone"]  # without the seed, the stage's index changes its data
+    # training.json says what ran the steps (the report's hardware column)
+    summary = json.loads((tmp_path / "alone" / "run" / "model" / "training.json").read_text())
+    assert summary["device"] == f"cpu ({torch.get_num_threads()} threads) x 1"

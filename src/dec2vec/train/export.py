@@ -39,9 +39,13 @@ def unwrap_lora(
     return adapter
 
 
-def training_summary(cfg: TrainConfig, state: TrainingState, versions: dict[str, str]) -> dict[str, Any]:
-    """``training.json``: what the saved model went through."""
+def training_summary(
+    cfg: TrainConfig, state: TrainingState, versions: dict[str, str], device: str | None = None
+) -> dict[str, Any]:
+    """``training.json``: what the saved model went through, and where it finished (``device``: the
+    hardware behind its wall times, e.g. ``cuda (NVIDIA H200) x 1`` or ``cpu (2 threads) x 1``)."""
     return {
+        "device": device,
         "steps": state.global_step,
         "stages": [s.name for s in cfg.stages],
         "encoder_mode": cfg.encoder_mode,

@@ -379,8 +379,17 @@ class Trainer:
         main_out = self.out if self.ctx.is_main else None  # where the main process keeps a temporary adapter
         adapter = unwrap_lora(self.emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
         self.backbone_peft = self.encoder_peft = None
-        self._on_main(lambda: write_model(self.emb, dest, training_summary(self.cfg, self.state, _versions()), adapter))
+        summary = training_summary(self.cfg, self.state, _versions(), self._hardware())
+        self._on_main(lambda: write_model(self.emb, dest, summary, adapter))
         return dest
+
+    def _hardware(self) -> str:
+        """What ran the steps, for training.json: device kind and name, and how many processes."""
+        if self.device.type == "cuda":
+            what = f"cuda ({torch.cuda.get_device_name(self.device)})"
+        else:
+            what = f"{self.device.type} ({torch.get_num_threads()} threads)"
+        return f"{what} x {self.ctx.world_size}"
 
 
 def _versions() -> dict[str, str]:
