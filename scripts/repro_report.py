@@ -104,7 +104,7 @@ def training_md(runs: list[dict[str, Any]]) -> str:
         curve = ", ".join(f"{s}: {m:.3f}" for s, m in r["curve"]) or "–"
         done = f"{r['done']}/{r['planned']}" + ("" if r["finished"] else " (running or stopped)")
         wall = f"{r['wall_s'] / 60:.0f} min" if r["wall_s"] else "–"
-        flat = "yes" if r["flat"] else "no"
+        flat = "yes" if r["flat"] else ("no" if len(r["curve"]) >= 2 else "– (no validation)")
         lines.append(
             f"| {r['name']} | {r['recipe']} | {stages} | {done} | {r['tokens']:,} | {wall} | {r['hardware']} "
             f"| {curve} | {flat} |"

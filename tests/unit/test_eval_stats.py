@@ -99,7 +99,12 @@ def test_mean_ci_needs_every_task():
 # ------------------------------------------------------------------------------------ compare and claims
 
 
-def _results(path, models: dict[str, dict[str, list[float]]], tokens: dict[str, float] | None = None):
+def _results(
+    path,
+    models: dict[str, dict[str, list[float]]],
+    tokens: dict[str, float] | None = None,
+    perplexity: dict[str, float] | None = None,
+):
     tasks = sorted({t for m in models.values() for t in m})
     doc = {
         "tasks": [{"name": t, "type": "retrieval", "sha256": f"sha-{t}"} for t in tasks],
@@ -111,6 +116,7 @@ def _results(path, models: dict[str, dict[str, list[float]]], tokens: dict[str, 
                     t: {"main_score": float(np.mean(v)), "scores": {"items": _mean_items(v)}} for t, v in ts.items()
                 },
                 "cost": {"tokens_per_text": (tokens or {}).get(name)},
+                **({"generation": {"perplexity": perplexity[name]}} if name in (perplexity or {}) else {}),
             }
             for name, ts in models.items()
         ],
@@ -146,11 +152,15 @@ def test_claim_verdicts(tmp_path):
             "llm2vec": {"t": v + rng.normal(0, 0.05, 200)},
         },
         tokens={"causal2vec": 101.0, "icl (untrained)": 266.0, "last-token": 100.0},
+        perplexity={"mean (untrained)": 30.0, "unimae": 32.0, "llm2vec": 33.5},
     )
     rows = {r["id"]: r for r in judge_all([f])}
+    assert rows["unimae-ppl<=110%"]["verdict"] == "holds" and rows["unimae-ppl<=110%"]["value"] == pytest.approx(32 / 30)
+    assert rows["llm2vec-ppl>110%"]["verdict"] == "holds"  # 33.5 / 30 = 1.117 > 1.10
+    assert rows["c2v>=echo"]["verdict"] == "not measured"
     assert rows["c2v>last-token"]["verdict"] == "holds"
     assert rows["c2v>last-token"]["ci"][0] > 0
-    assert rows["unimae>=base"]["verdict"] == "fails"
+    assert rows["unimae>base"]["verdict"] == "fails"
     assert rows["llm2vec>base"]["verdict"] == "inconclusive"
     assert rows["concat>eos"]["verdict"] == "not measured"
     assert {c.id for c in CLAIMS} == set(rows)
