@@ -1,4 +1,4 @@
-"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models, serve, index, search, ask, bench.
+"""The ``dec2vec`` command: recipes, info, embed, train, data, eval, models, export, serve, index, search, ask, bench.
 
 This module builds the parser and runs a command; each subcommand's flags and handler live beside
 the code it drives (``commands/``, ``serving/commands.py``, ``search/commands.py``, ``bench/commands.py``).
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands.data import register as register_data
     from .commands.embed import register as register_embed
     from .commands.evaluate import register as register_eval
+    from .commands.export import register as register_export
     from .commands.models import register as register_models
     from .commands.train import register as register_train
     from .search.commands import register as register_search
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_train(sub)  # train, validate
     register_eval(sub)
     register_models(sub)
+    register_export(sub)
     register_data(sub)
     register_serve(sub)
     register_search(sub)  # index, search, ask

@@ -23,23 +23,16 @@ def native_pooling(folder: Path | str) -> str:
     return "mean"
 
 
-class LightEncoder(nn.Module):
-    """Texts -> (B, e) vectors, the input of the Causal2Vec projector."""
+class EncoderTokenizer:
+    """The light encoder's tokenization half: ids counted, cut and padded, with no weights.
 
-    def __init__(self, model: nn.Module, tokenizer: Any, pooling: str = "mean", max_length: int = 512) -> None:
-        super().__init__()
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"encoder pooling must be 'mean' or 'cls', got '{pooling}'")
-        self.model = model
+    Why apart from :class:`LightEncoder`: the text pipeline needs only this, and so does the ONNX
+    loader (``dec2vec.export``), which runs the encoder's weights in onnxruntime instead.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
         self.tokenizer = tokenizer
-        self.pooling = pooling
-        limit = getattr(model.config, "max_position_embeddings", max_length)
-        tok_limit = getattr(tokenizer, "model_max_length", max_length) or max_length
-        self.max_length = int(min(max_length, limit, tok_limit))
-
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.hidden_size)
+        self.max_length = int(max_length)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(row) for row in self.token_ids(texts)]
@@ -75,6 +68,24 @@ class LightEncoder(nn.Module):
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {"encoder_input_ids": enc["input_ids"], "encoder_attention_mask": enc["attention_mask"]}
+
+
+class LightEncoder(EncoderTokenizer, nn.Module):
+    """Texts -> (B, e) vectors, the input of the Causal2Vec projector."""
+
+    def __init__(self, model: nn.Module, tokenizer: Any, pooling: str = "mean", max_length: int = 512) -> None:
+        nn.Module.__init__(self)
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"encoder pooling must be 'mean' or 'cls', got '{pooling}'")
+        self.model = model
+        self.pooling = pooling
+        limit = getattr(model.config, "max_position_embeddings", max_length)
+        tok_limit = getattr(tokenizer, "model_max_length", max_length) or max_length
+        EncoderTokenizer.__init__(self, tokenizer, int(min(max_length, limit, tok_limit)))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, S), (B, S) -> (B, e)."""

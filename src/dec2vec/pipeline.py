@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import torch
 
-from .encoder import LightEncoder
+from .encoder import EncoderTokenizer
 from .errors import InputError, TruncationError
 from .inputs import Layout, TextTokenizer, build_layouts, collate
 from .recipes import Recipe
@@ -68,7 +68,7 @@ class TextPipeline:
     it for serving and training stages, so it is read on every call.
     """
 
-    def __init__(self, recipe: Recipe, tokenizer: Any, encoder: LightEncoder | None, max_length: int) -> None:
+    def __init__(self, recipe: Recipe, tokenizer: Any, encoder: EncoderTokenizer | None, max_length: int) -> None:
         self.recipe = recipe
         self.tokenizer = TextTokenizer(tokenizer, force_bos=recipe.bos_first)
         self.encoder = encoder
