@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 from report import cpu_name
 
-from dec2vec.io import atomic_path
+from dec2vec.foundations.files import atomic_path
 
 
 def wiki_texts(seed: int, n: int = 4000) -> list[str]:

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import atomic_path
+from ..foundations.files import atomic_path
 
 NAME = "vital"
 FILE_NAME = "vital-articles.jsonl"
