@@ -26,7 +26,7 @@ from torch import nn
 from .. import loading
 from ..embedder import Embedder
 from ..errors import ModelNotFoundError
-from ..evaluation.generation import greedy_continuations
+from ..generation import greedy_continuations
 from .embedders import TextEmbedder, is_encoder_only
 
 
