@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..corpora import readers
 from ..errors import InputError
 from ..generation import chat_prompt, device_of, eval_mode, greedy_continuations
-from . import sources
 from .builders import rng
 
 FULL_TEXTS = 64
@@ -42,10 +42,10 @@ def heldout_texts(quick: bool = False, seed: int = 0) -> list[str]:
     draw. Articles are sorted by id (and repeated bodies dropped) before drawing, so the draw does
     not depend on the file's row order.
     """
-    src = sources.locate("news-articles")
+    src = readers.locate("news-articles")
     seen: set[str] = set()
     pool: list[str] = []
-    for a in sorted(sources.read_articles(src.path(sources.NEWS)), key=lambda a: a.id):
+    for a in sorted(readers.read_articles(src.path(readers.NEWS)), key=lambda a: a.id):
         body = " ".join(a.body.split())
         if len(body.split()) >= MIN_WORDS and body not in seen:
             seen.add(body)
