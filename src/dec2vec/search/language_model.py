@@ -1,7 +1,7 @@
 """The causal LM that ``ask`` writes answers with: the embedder's *base* language model.
 
 Why not simply ``embedder.backbone``: a trained dec2vec model carries a LoRA adapter learned for
-embedding, and that adapter wrecks the LM's writing. Measured on the packaged
+embedding, and that adapter wrecks the LM's writing. Measured on the shipped
 causal2vec-smollm2-minilm (adapter merged at load), the same RAG prompts gave "William
 Shakespeare wrote Pride and Prejudice" and "Mount Everest is the tallest mountain in North
 America", where the base SmolLM2 answered "Jane Austen" and "Denali". So:
