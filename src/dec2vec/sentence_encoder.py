@@ -2,7 +2,7 @@
 
 Why: ``dec2vec models list`` shows them, so users pass ``--model all-minilm-l6-v2``. They are not
 decoders and take no recipe: a sentence-transformers model already is an embedder, with its own
-pooling and length limit. :class:`SentenceEncoder` runs one as it ships — the Causal2Vec light
+pooling and length limit. :class:`SentenceEncoder` runs one as published — the Causal2Vec light
 encoder (:class:`~dec2vec.encoder.LightEncoder`, native pooling, ``sentence_bert_config.json``
 limit), used alone — behind the same ``encode`` / ``encode_iter`` as :class:`~dec2vec.Embedder`:
 the same validation, token-budget batches, truncation reports and unit-length rows, so

@@ -1,4 +1,4 @@
-"""The packaged default model: trained Causal2Vec parts on the registry SmolLM2 and MiniLM, offline."""
+"""The default model (shipped): trained Causal2Vec parts on the registry SmolLM2 and MiniLM, offline."""
 
 import json
 import subprocess
@@ -22,7 +22,7 @@ def reference():
     return json.loads((pretrained.path(pretrained.DEFAULT_MODEL) / "reference.json").read_text())
 
 
-def test_packaged_model_is_slim_and_documented():
+def test_default_model_is_slim_and_documented():
     folder = pretrained.path(pretrained.DEFAULT_MODEL)
     assert not (folder / "backbone").exists() and not (folder / "encoder").exists()
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
@@ -32,8 +32,8 @@ def test_packaged_model_is_slim_and_documented():
         assert section in card
 
 
-def test_packaged_model_reproduces_the_trained_run(default, reference):
-    """Same embeddings as the full run folder gave when it was packaged (scripts/ship_default.py)."""
+def test_default_model_reproduces_the_trained_run(default, reference):
+    """Same embeddings as the full run folder gave when it was shipped (scripts/ship_default.py)."""
     assert default.config.recipe == "causal2vec" and default.embedding_dim == 1152
     got = default.encode(reference["texts"])
     want = np.asarray(reference["embeddings"], dtype=np.float32)
@@ -55,7 +55,7 @@ def test_cli_embed_uses_the_default_model(default):
 
 
 def test_sentence_transformers_gives_the_same_unit_vectors(default):
-    """Loaded with SentenceTransformer the packaged model gave unnormalised rows (norms 37-70, issue 18)."""
+    """Loaded with SentenceTransformer the default model gave unnormalised rows (norms 37-70, issue 18)."""
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(pretrained.path(pretrained.DEFAULT_MODEL)), trust_remote_code=True, device="cpu")

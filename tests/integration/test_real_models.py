@@ -1,4 +1,4 @@
-"""The real default models: SmolLM2-135M-Instruct backbone, all-MiniLM-L6-v2 light encoder."""
+"""The real registry models: SmolLM2-135M-Instruct backbone, all-MiniLM-L6-v2 light encoder."""
 
 import json
 import shutil
@@ -84,7 +84,7 @@ def test_causal2vec_save_load_and_sentence_transformers(tmp_path):
     assert cos_rows(st.encode(TEXTS), ref).min() >= 0.9999
 
 
-def test_cli_embed_on_real_default_models(tmp_path):
+def test_cli_embed_on_real_registry_models(tmp_path):
     exe = shutil.which("dec2vec") or f"{sys.executable} -m dec2vec.cli"
     cmd = [*exe.split(), "embed", "--model", "causal2vec", "--json", "hello world", "embeddings from LLMs"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -16,7 +16,7 @@ NAME = "tiny-encoder"
 @contextmanager
 def registered_encoder(folder: Path, name: str = NAME) -> Iterator[str]:
     """``name`` resolves to ``folder`` as a registry encoder for the block."""
-    entry = models.PackagedModel(name=name, role="encoder", packages=(), module="none", subpath="")
+    entry = models.RegistryModel(name=name, role="encoder", packages=(), module="none", subpath="")
     resolve = models.resolve
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(models.REGISTRY, name, entry)

@@ -138,11 +138,11 @@ def test_write_is_atomic_on_failure(tmp_path):
 
 def test_atomic_write_gets_ordinary_file_mode(tmp_path):
     """mkstemp's private 0600 must not leak into outputs; a replaced file keeps its own mode."""
-    from dec2vec import io
+    from dec2vec.foundations import files
 
     fresh = tmp_path / "fresh.npy"
     write_embeddings(fresh, np.ones((1, 2), dtype=np.float32))
-    assert fresh.stat().st_mode & 0o777 == 0o666 & ~io._UMASK != 0o600
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~files.UMASK != 0o600
     fresh.chmod(0o640)
     write_embeddings(fresh, np.ones((1, 2), dtype=np.float32))
     assert fresh.stat().st_mode & 0o777 == 0o640

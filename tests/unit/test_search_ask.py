@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dec2vec import Embedder, InputError
-from dec2vec.evaluation.generation import greedy_continuations
+from dec2vec.generation import greedy_continuations
 from dec2vec.search.grounding import split_sentences
 from dec2vec.search.indexer import Index
 from dec2vec.search.language_model import LanguageModel, base_weights, is_peft_model, language_model_of

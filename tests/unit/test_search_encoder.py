@@ -50,7 +50,7 @@ def write_rows(path, texts):
 def test_the_encoder_has_the_index_and_server_surface(enc, name):
     assert isinstance(enc, EncoderEmbedder) and enc.config.recipe == "encoder-only" and enc.config.backbone == name
     plain = SentenceEncoder.from_registry(name, device="cpu")
-    np.testing.assert_allclose(enc.encode(ROWS), plain.encode(ROWS), atol=1e-6)  # embeds as it ships
+    np.testing.assert_allclose(enc.encode(ROWS), plain.encode(ROWS), atol=1e-6)  # embeds as published
     lays = enc.layouts(ROWS[:2])
     assert [len(lay.ids) for lay in lays] == [len(r) for r in enc.encoder.token_ids(ROWS[:2])]
     with pytest.warns(TruncationWarning, match="first: item 1"):

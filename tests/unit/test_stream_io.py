@@ -11,7 +11,8 @@ import pytest
 
 from dec2vec import InputError
 from dec2vec.cli import main
-from dec2vec.io import EmbeddingWriter, count_texts, iter_texts, line_of, remove_stale_temps, write_embeddings
+from dec2vec.foundations.files import remove_stale_temps
+from dec2vec.io import EmbeddingWriter, count_texts, iter_texts, line_of, write_embeddings
 
 
 def test_iter_texts_is_lazy_and_counts_lines(tmp_path):

@@ -21,18 +21,18 @@ NEWS_CHARS = 2000
 
 
 def _pools() -> dict[str, list[str]]:
-    from ..evaluation import sources
+    from ..corpora import readers
 
     pools: dict[str, list[str]] = {}
     try:
-        lee = sources.locate("gensim-lee")
-        pools["lee"] = sources.read_lee(lee.path(sources.LEE_DOCS), lee.path(sources.LEE_SIMILARITIES))[0]
-        wiki = sources.locate("wikipedia-vital-articles")
-        pools["wiki"] = [a.extract for a in sources.read_wiki(wiki.path(sources.WIKI_SUMMARIES))]
-        rt = sources.locate("rotten-tomatoes")
-        pools["reviews"] = [r.text for r in sources.read_reviews(rt.path(sources.ROTTEN_TOMATOES))]
-        news = sources.locate("news-articles")
-        pools["news"] = [a.body[:NEWS_CHARS] for a in sources.read_articles(news.path(sources.NEWS))]
+        lee = readers.locate("gensim-lee")
+        pools["lee"] = readers.read_lee(lee.path(readers.LEE_DOCS), lee.path(readers.LEE_SIMILARITIES))[0]
+        wiki = readers.locate("wikipedia-vital-articles")
+        pools["wiki"] = [a.extract for a in readers.read_wiki(wiki.path(readers.WIKI_SUMMARIES))]
+        rt = readers.locate("rotten-tomatoes")
+        pools["reviews"] = [r.text for r in readers.read_reviews(rt.path(readers.ROTTEN_TOMATOES))]
+        news = readers.locate("news-articles")
+        pools["news"] = [a.body[:NEWS_CHARS] for a in readers.read_articles(news.path(readers.NEWS))]
     except SourceError as e:
         raise SourceError(f"the benchmark's texts come from the evaluation packages: {e}") from e
     return {k: [t.strip() for t in v if t and t.strip()] for k, v in pools.items()}

@@ -13,7 +13,7 @@ from ..pretrained import DEFAULT_MODEL
 
 
 def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder | SentenceEncoder
-    """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as it ships."""
+    """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as published."""
     from transformers.utils import logging as hf_logging
 
     from ..embedder import Embedder
@@ -165,7 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "--model",
                 "-m",
                 default=DEFAULT_MODEL,
-                help=f"a packaged model, a recipe name, a saved dec2vec folder or a registry encoder such as "
+                help=f"a shipped model, a recipe name, a saved dec2vec folder or a registry encoder such as "
                 f"all-minilm-l6-v2 (default: {DEFAULT_MODEL}, trained)",
             )
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")

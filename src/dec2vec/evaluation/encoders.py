@@ -220,7 +220,7 @@ class MiniLMModel(TextModel):
 
 
 def load_model(spec: str, *, text_tokens: int, device: str | None = None, dtype: str | None = None) -> TextModel:
-    """``lsa``, ``minilm``, ``mpnet``, a recipe name (untrained, default models) or a saved folder;
+    """``lsa``, ``minilm``, ``mpnet``, a recipe name (untrained, on the default backbone and encoder) or a saved folder;
     ``NAME=SPEC`` renames. ``dtype`` (float32, bfloat16) applies to dec2vec models; the baselines stay fp32."""
     name, _, ref = spec.partition("=") if "=" in spec else ("", "", spec)
     if ref == LSA:

@@ -19,22 +19,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..corpora import readers
 from ..errors import InputError
-from . import sources
+from ..generation import chat_prompt, device_of, eval_mode, greedy_continuations
 from .builders import rng
 
 FULL_TEXTS = 64
 QUICK_TEXTS = 8
 MIN_WORDS = 50
-CHAT_QUESTION = "What is the capital of France? Answer in one sentence."
 
 
 def heldout_texts(quick: bool = False, seed: int = 0) -> list[str]:
@@ -44,10 +42,10 @@ def heldout_texts(quick: bool = False, seed: int = 0) -> list[str]:
     draw. Articles are sorted by id (and repeated bodies dropped) before drawing, so the draw does
     not depend on the file's row order.
     """
-    src = sources.locate("news-articles")
+    src = readers.locate("news-articles")
     seen: set[str] = set()
     pool: list[str] = []
-    for a in sorted(sources.read_articles(src.path(sources.NEWS)), key=lambda a: a.id):
+    for a in sorted(readers.read_articles(src.path(readers.NEWS)), key=lambda a: a.id):
         body = " ".join(a.body.split())
         if len(body.split()) >= MIN_WORDS and body not in seen:
             seen.add(body)
@@ -59,32 +57,6 @@ def heldout_texts(quick: bool = False, seed: int = 0) -> list[str]:
 def continuation_prompts(texts: list[str], n: int = 3, words: int = 12) -> list[str]:
     """The first ``words`` words of the first ``n`` texts: raw-text prompts whose true ending is known."""
     return [" ".join(t.split()[:words]) for t in texts[:n]]
-
-
-def chat_prompt(tokenizer: Any, question: str = CHAT_QUESTION) -> str:
-    """``question`` as one user turn in the tokenizer's chat template, ready for the assistant's answer."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise InputError("the tokenizer has no chat template")
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
-    )
-    return str(text)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode for the block, then every submodule's own flag back (a frozen part may sit in eval)."""
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, was in modes.items():
-            m.training = was
 
 
 def perplexity(
@@ -105,13 +77,13 @@ def perplexity(
     """
     if not texts:
         raise InputError("perplexity needs at least one text")
-    dev = torch.device(device) if device is not None else _device_of(model)
+    dev = torch.device(device) if device is not None else device_of(model)
     ids = [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     nll = torch.zeros((), dtype=torch.float64)
     count = 0
-    with _eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = [ids[i] for i in order[start : start + batch_size]]
             T = max(len(r) for r in rows)
@@ -131,39 +103,6 @@ def perplexity(
     if count == 0:
         raise InputError("no token to predict: every text is a single token after tokenization")
     return math.exp(nll.item() / count), count
-
-
-def greedy_continuations(
-    model: nn.Module,
-    tokenizer: Any,
-    prompts: list[str],
-    *,
-    max_new_tokens: int = 32,
-    device: str | torch.device | None = None,
-) -> list[str]:
-    """The greedy continuation of each prompt (new text only, special tokens dropped).
-
-    One prompt at a time, so there is no padding to get wrong. A prompt that already starts with
-    the BOS text (a chat template's output) gets no second BOS from the tokenizer.
-    """
-    dev = torch.device(device) if device is not None else _device_of(model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    bos = tokenizer.bos_token
-    out: list[str] = []
-    with _eval_mode(model), torch.inference_mode():
-        for p in prompts:
-            enc = tokenizer(p, return_tensors="pt", add_special_tokens=not (bos and p.startswith(bos)))
-            n = enc["input_ids"].shape[1]
-            gen = model.generate(
-                input_ids=enc["input_ids"].to(dev),  # (1, n)
-                attention_mask=enc["attention_mask"].to(dev),  # (1, n)
-                do_sample=False,
-                num_beams=1,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=pad_id,
-            )  # (1, n + new)
-            out.append(tokenizer.decode(gen[0, n:], skip_special_tokens=True))
-    return out
 
 
 @dataclass
@@ -200,7 +139,7 @@ def generation_retention(
     else:
         if tokenizer is None:
             raise InputError("pass an Embedder, or a model together with its tokenizer")
-        model, tok, dev = embedder_or_model, tokenizer, _device_of(embedder_or_model)
+        model, tok, dev = embedder_or_model, tokenizer, device_of(embedder_or_model)
     start = time.perf_counter()
     texts = heldout_texts(quick=quick) if texts is None else texts
     ppl, tokens = perplexity(model, tok, texts, max_length=max_length, device=dev)

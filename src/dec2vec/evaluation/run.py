@@ -39,7 +39,7 @@ PLOT_TASK = "vital-topic-clustering"  # the labelled set drawn in the t-SNE figu
 
 
 def default_baselines() -> list[str]:
-    """What every report carries: LSA, MiniLM, untrained ``mean`` and ``echo`` on the default models,
+    """What every report carries: LSA, MiniLM, untrained ``mean`` and ``echo`` on the default backbone and encoder,
     and all-mpnet-base-v2 (``mpnet``); a baseline whose packages are not installed is skipped with a
     message (``dec2vec models pull all-mpnet-base-v2``)."""
     return [LSA, MINILM, MPNET, "mean", "echo"]

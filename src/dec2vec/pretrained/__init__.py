@@ -1,4 +1,4 @@
-"""Trained models that ship inside the dec2vec package, and the default model of the CLI and server.
+"""Shipped models: trained models inside the dec2vec package, among them the default model of the CLI and server.
 
 Only the small trained parts ship (a LoRA adapter, heads such as Causal2Vec's projector, a model
 card): a *slim* dec2vec folder whose ``dec2vec.json`` names its backbone and light encoder by
@@ -21,7 +21,7 @@ from ..foundations.files import atomic_folder
 HERE = Path(__file__).resolve().parent
 
 #: name -> folder inside this package
-PACKAGED: dict[str, str] = {
+SHIPPED: dict[str, str] = {
     "causal2vec-smollm2-minilm": "causal2vec-smollm2-minilm",
 }
 #: what `dec2vec embed`, `dec2vec serve` and `make demo` use when no --model is given
@@ -31,16 +31,16 @@ SLIM_FILES = ("dec2vec.json", "heads.safetensors", "training.json", "modules.jso
 
 
 def names() -> list[str]:
-    return sorted(PACKAGED)
+    return sorted(SHIPPED)
 
 
 def path(name: str) -> Path:
-    """The packaged folder of ``name``; a clear error if the name is unknown or its files are missing."""
-    if name not in PACKAGED:
-        raise ModelNotFoundError(f"'{name}' is not a packaged dec2vec model; packaged: {', '.join(names())}")
-    folder = HERE / PACKAGED[name]
+    """The shipped folder of ``name``; a clear error if the name is unknown or its files are missing."""
+    if name not in SHIPPED:
+        raise ModelNotFoundError(f"'{name}' is not a shipped dec2vec model; shipped: {', '.join(names())}")
+    folder = HERE / SHIPPED[name]
     if not (folder / CONFIG_NAME).is_file():
-        raise ModelNotFoundError(f"packaged model '{name}' is incomplete: {folder / CONFIG_NAME} is missing")
+        raise ModelNotFoundError(f"shipped model '{name}' is incomplete: {folder / CONFIG_NAME} is missing")
     return folder
 
 
@@ -73,7 +73,7 @@ def export_slim(
     if training.get("encoder_mode", "frozen") != "frozen":
         raise ConfigError(f"{src}: the light encoder was trained ({training['encoder_mode']}); it cannot be left out")
     out = Path(dest).resolve()
-    with atomic_folder(out, mode=0o755) as tmp:  # a packaged model is for everyone to read
+    with atomic_folder(out, mode=0o755) as tmp:  # a shipped model is for everyone to read
         for name in SLIM_FILES:
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
@@ -88,13 +88,13 @@ def export_slim(
             (tmp / "README.md").write_text(card)
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
-        for f in tmp.rglob("*"):  # training writes private files; a packaged model is for everyone to read
+        for f in tmp.rglob("*"):  # training writes private files; a shipped model is for everyone to read
             f.chmod(0o755 if f.is_dir() else 0o644)
     return out
 
 
 def describe(name: str) -> dict[str, object]:
-    """Name, folder, recipe and training summary of a packaged model (for `dec2vec models list`)."""
+    """Name, folder, recipe and training summary of a shipped model (for `dec2vec models list`)."""
     folder = path(name)
     info: dict[str, object] = {"name": name, "folder": str(folder), **json.loads((folder / CONFIG_NAME).read_text())}
     if (folder / "training.json").is_file():

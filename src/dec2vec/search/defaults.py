@@ -1,6 +1,10 @@
-"""Defaults shared by the API and the CLI (kept import-light: ``dec2vec --help`` reads them)."""
+"""Flag defaults shared by the API and the CLI (kept import-light: ``dec2vec --help`` reads them).
 
-DEFAULT_MODEL = "echo"  # for a new index from the CLI: untrained, echo retrieves best (docs/EVALUATION.md)
+A new index's model is the untrained ``echo`` recipe, not the default model (the shipped
+Causal2Vec that ``embed`` and ``serve`` use): untrained, echo retrieves best (docs/EVALUATION.md).
+"""
+
+NEW_INDEX_RECIPE = "echo"  # a new index's model when the CLI is given no --model (see above)
 DEFAULT_INSTRUCTION = "Given a question, retrieve passages that answer it"
 DEFAULT_BATCH = 128  # chunks embedded and committed together: the most a crash can cost
 DEFAULT_K = 4  # sources for ask

@@ -1,7 +1,7 @@
 """The causal LM that ``ask`` writes answers with: the embedder's *base* language model.
 
 Why not simply ``embedder.backbone``: a trained dec2vec model carries a LoRA adapter learned for
-embedding, and that adapter wrecks the LM's writing. Measured on the packaged
+embedding, and that adapter wrecks the LM's writing. Measured on the shipped
 causal2vec-smollm2-minilm (adapter merged at load), the same RAG prompts gave "William
 Shakespeare wrote Pride and Prejudice" and "Mount Everest is the tallest mountain in North
 America", where the base SmolLM2 answered "Jane Austen" and "Denali". So:
@@ -26,7 +26,7 @@ from torch import nn
 from .. import loading
 from ..embedder import Embedder
 from ..errors import ModelNotFoundError
-from ..evaluation.generation import greedy_continuations
+from ..generation import greedy_continuations
 from .embedders import TextEmbedder, is_encoder_only
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InputError
-from ..evaluation.generation import chat_prompt
+from ..generation import chat_prompt
 from .hits import Hit
 
 MIN_PASSAGE_TOKENS = 16

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io import atomic_path
+from ..foundations.files import atomic_path
 
 CHUNKS = "chunks"
 DOCUMENTS = "documents"

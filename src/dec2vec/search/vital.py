@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import atomic_path
+from ..foundations.files import atomic_path
 
 NAME = "vital"
 FILE_NAME = "vital-articles.jsonl"
@@ -21,13 +21,12 @@ FILE_NAME = "vital-articles.jsonl"
 
 def vital_rows(limit: int | None = None, seed: int = 0) -> list[dict[str, str]]:
     """The summaries as rows, shuffled by ``seed``; the first ``limit`` of them when given."""
-    from ..corpora.leakage import read_wiki_summaries
-    from ..evaluation import sources
+    from ..corpora import readers
 
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
-    src = sources.locate("wikipedia-vital-articles")
-    summaries = read_wiki_summaries(src.path(sources.WIKI_SUMMARIES))
+    src = readers.locate("wikipedia-vital-articles")
+    summaries = readers.read_wiki_summaries(src.path(readers.WIKI_SUMMARIES))
     rows = []
     for title in sorted(summaries):
         entry = summaries[title]

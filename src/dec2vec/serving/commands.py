@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model",
         "-m",
         default=DEFAULT_MODEL,
-        help=f"a packaged model, a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 "
+        help=f"a shipped model, a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 "
         f"(default: {DEFAULT_MODEL}, trained)",
     )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")

