@@ -96,7 +96,8 @@ def hardware_notes(runs: Path) -> dict[str, str]:
 
 def training_md(runs: list[dict[str, Any]]) -> str:
     lines = [
-        "| run | recipe | steps per stage | done | tokens seen | wall | hardware | validation MRR (step: MRR) | flattened |",
+        "| run | recipe | steps per stage | done | tokens seen | wall | hardware "
+        "| validation MRR (step: MRR) | flattened |",
         "|---|---|---|---:|---:|---:|---|---|---|",
     ]
     for r in runs:

@@ -155,7 +155,9 @@ def test_claim_verdicts(tmp_path):
         perplexity={"mean (untrained)": 30.0, "unimae": 32.0, "llm2vec": 33.5},
     )
     rows = {r["id"]: r for r in judge_all([f])}
-    assert rows["unimae-ppl<=110%"]["verdict"] == "holds" and rows["unimae-ppl<=110%"]["value"] == pytest.approx(32 / 30)
+    assert rows["unimae-ppl<=110%"]["verdict"] == "holds" and rows["unimae-ppl<=110%"]["value"] == pytest.approx(
+        32 / 30
+    )
     assert rows["llm2vec-ppl>110%"]["verdict"] == "holds"  # 33.5 / 30 = 1.117 > 1.10
     assert rows["c2v>=echo"]["verdict"] == "not measured"
     assert rows["c2v>last-token"]["verdict"] == "holds"

@@ -51,7 +51,9 @@ def test_report_tables_claims_and_page(tmp_path):
             root / "eval" / name / "results.json", {name: {"lee-sts": v + shift, "news-title-retrieval": v + shift}}
         )
     (root / "where.tsv").write_text("last-token\tGPU (H100), 2 runs side by side\n")
-    (tmp_path / "causal2vec-distill" / "model" / "training.json").write_text(json.dumps({"device": "cpu (2 threads) x 1"}))
+    (tmp_path / "causal2vec-distill" / "model" / "training.json").write_text(
+        json.dumps({"device": "cpu (2 threads) x 1"})
+    )
     page = tmp_path / "RESULTS.md"
     page.write_text(
         "# R\n<!-- repro:table -->\nSTALE\n<!-- /repro:table -->\nkept\n<!-- repro:training -->\n"

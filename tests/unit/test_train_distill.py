@@ -289,7 +289,9 @@ def test_a_shared_stage_draws_the_same_batches_after_other_stages(
         monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / name / "home"))
         (tmp_path / name).mkdir()
         cfg = tiny_config(tmp_path / name, tiny_backbone, "mean", "distill", steps=8, batch_size=2)
-        cfg["stages"][0].update(teacher=str(tiny_encoder), data_seed=seed, data=[{"path": str(p)} for p in pair_sources])
+        cfg["stages"][0].update(
+            teacher=str(tiny_encoder), data_seed=seed, data=[{"path": str(p)} for p in pair_sources]
+        )
         if first:
             pre = {"objective": "simcse", "data": [{"path": str(texts)}], "steps": 3, "batch_size": 4, "lr": 1e-3}
             cfg["stages"].insert(0, pre)

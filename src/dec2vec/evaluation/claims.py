@@ -248,9 +248,7 @@ def format_verdicts(rows: list[dict[str, Any]]) -> str:
             )
         elif r["metric"] == "perplexity_ratio":
             metric = f"perplexity B / A {r['relation']} {r['threshold']:.2f}"
-            nums = (
-                f"{r['b_value']:.2f} / {r['a_value']:.2f} = {r['value']:.2f}" if "value" in r else r.get("note", "")
-            )
+            nums = f"{r['b_value']:.2f} / {r['a_value']:.2f} = {r['value']:.2f}" if "value" in r else r.get("note", "")
         else:
             margin = f" − {100 * r['threshold']:.0f}" if r["relation"] == ">=" and r["threshold"] else ""
             metric = f"mean B {r['relation']} A{margin}"
