@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..embedder import Embedder
 from .checkpoint import TrainingState, write_atomic
 from .config import TrainConfig
@@ -53,6 +55,15 @@ def training_summary(
         "bad_lines": state.bad_lines,
         "versions": versions,
     }
+
+
+def hardware(device: torch.device, processes: int) -> str:
+    """What ran the steps, for training.json: device kind and name (threads on a CPU), and processes."""
+    if device.type == "cuda":
+        what = f"cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        what = f"{device.type} ({torch.get_num_threads()} threads)"
+    return f"{what} x {processes}"
 
 
 def write_model(emb: Embedder, dest: Path, summary: dict[str, Any], adapter: Path | None) -> None:

@@ -33,7 +33,7 @@ from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_r
 from .config import TrainConfig, config_fingerprint, expand_home
 from .data import MixtureLoader, draw_texts
 from .distributed import DistContext, all_true, average_gradients, init_distributed
-from .export import training_summary, unwrap_lora, write_model
+from .export import hardware, training_summary, unwrap_lora, write_model
 from .lora import set_trainable
 from .objectives import Objective, build_objective
 from .preflight import check_run
@@ -379,17 +379,9 @@ class Trainer:
         main_out = self.out if self.ctx.is_main else None  # where the main process keeps a temporary adapter
         adapter = unwrap_lora(self.emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
         self.backbone_peft = self.encoder_peft = None
-        summary = training_summary(self.cfg, self.state, _versions(), self._hardware())
+        summary = training_summary(self.cfg, self.state, _versions(), hardware(self.device, self.ctx.world_size))
         self._on_main(lambda: write_model(self.emb, dest, summary, adapter))
         return dest
-
-    def _hardware(self) -> str:
-        """What ran the steps, for training.json: device kind and name, and how many processes."""
-        if self.device.type == "cuda":
-            what = f"cuda ({torch.cuda.get_device_name(self.device)})"
-        else:
-            what = f"{self.device.type} ({torch.get_num_threads()} threads)"
-        return f"{what} x {self.ctx.world_size}"
 
 
 def _versions() -> dict[str, str]:
