@@ -270,3 +270,29 @@ def test_torchrun_validates_on_the_main_process_only(tmp_path, tiny_backbone, ti
     assert [int(r["step"]) for r in _rows(tmp_path / "valid")] == [0, 2, 4]
     for name, value in finals["plain"].items():
         assert torch.equal(finals["valid"][name], value), name
+
+
+def test_paired_mrr_difference_tells_a_real_gap_from_noise():
+    from dec2vec.train.validate import paired_mrr_difference, retrieval_scores
+
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(60, 16))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    noisy = q + rng.normal(scale=0.9, size=q.shape)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    sharp = q + rng.normal(scale=0.2, size=q.shape)
+    sharp /= np.linalg.norm(sharp, axis=1, keepdims=True)
+    weak, strong = retrieval_scores(q, noisy), retrieval_scores(q, sharp)
+    assert strong["mrr"] == pytest.approx(np.mean(strong["rr"])) and strong["mrr"] > weak["mrr"]
+
+    def result(*per_source):
+        return {"sources": {f"s{i}": s for i, s in enumerate(per_source)}}
+
+    diff, lo, hi = paired_mrr_difference(result(weak, weak), result(strong, strong))
+    assert diff == pytest.approx(strong["mrr"] - weak["mrr"]) and 0 < lo < diff < hi
+    same = paired_mrr_difference(result(weak, strong), result(weak, strong))
+    assert same == (0.0, 0.0, 0.0)
+    # a gap of one query's rank among 60 pairs is noise: the interval covers 0
+    nudged = dict(weak, rr=[1.0, *weak["rr"][1:]])
+    _, lo, hi = paired_mrr_difference(result(weak), result(nudged))
+    assert lo <= 0 <= hi

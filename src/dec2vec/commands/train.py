@@ -76,7 +76,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from ..embedder import Embedder
     from ..train.config import load_config
-    from ..train.validate import validate, write_report
+    from ..train.validate import paired_mrr_difference, validate, write_report
 
     cfg = load_config(args.config, [])
     results = {}
@@ -87,6 +87,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         results[name] = {"model": model, **res}
         parts = "  ".join(f"{k} R@1 {v['recall_at_1']:.3f}" for k, v in res["sources"].items())
         print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}  ({parts})")
+    names = list(results)
+    for name in names[1:]:  # each model against the first, pair by pair
+        diff, lo, hi = paired_mrr_difference(results[names[0]], results[name])
+        verdict = "better" if lo > 0 else "worse" if hi < 0 else "inconclusive"
+        print(f"{name} − {names[0]}: MRR {diff:+.4f} [{lo:+.4f}, {hi:+.4f}] (95% CI, pairs resampled) {verdict}")
     if args.out:
         write_report({"config": args.config, "n": args.n, "models": results}, Path(args.out))
     return 0
