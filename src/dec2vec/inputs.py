@@ -135,8 +135,17 @@ def flat_ids(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum())), lengths
 
 
-def build_block(segment_lists: list[list[Segment]], tt: TextTokenizer, contextual_token: bool) -> TokenBlock:
-    """Tokenize each joined segment list in one batch call and mark pooled tokens by their offsets."""
+Offsets = list[list[tuple[int, int]]]  # per string, each token's character span
+
+
+def build_block(
+    segment_lists: list[list[Segment]], tt: TextTokenizer, contextual_token: bool
+) -> tuple[TokenBlock, Offsets]:
+    """Tokenize each joined segment list in one batch call and mark pooled tokens by their offsets.
+
+    The offsets (of each joined string's tokens, no special tokens) are returned too: cutting a
+    text that is its whole input reads its token boundaries there instead of tokenizing it again.
+    """
     strings: list[str] = []
     spans: list[list[tuple[int, int]]] = []
     for segments in segment_lists:
@@ -185,12 +194,12 @@ def build_block(segment_lists: list[list[Segment]], tt: TextTokenizer, contextua
     ids[body] = text_ids
     pooled = np.zeros(len(ids), dtype=np.int64)
     pooled[body] = text_pooled
-    return TokenBlock(ids, pooled, starts, lengths, lengths - 1, ctx_pos)
+    return TokenBlock(ids, pooled, starts, lengths, lengths - 1, ctx_pos), enc["offset_mapping"]
 
 
 def build_layouts(segment_lists: list[list[Segment]], tt: TextTokenizer, contextual_token: bool) -> list[Layout]:
     """:func:`build_block`, one :class:`Layout` per text."""
-    block = build_block(segment_lists, tt, contextual_token)
+    block, _ = build_block(segment_lists, tt, contextual_token)
     return [block.layout(i) for i in range(len(block))]
 
 

@@ -90,7 +90,8 @@ class TextPipeline:
     ) -> Prepared:
         """Tokenize validated texts; errors name item ``offset + i`` (its index in the caller's stream)."""
         tt, recipe = self.tokenizer, self.recipe
-        block = build_block([recipe.segments(t, instruction) for t in texts], tt, recipe.contextual_token)
+        segments = [recipe.segments(t, instruction) for t in texts]
+        block, offsets = build_block(segments, tt, recipe.contextual_token)
         # texts with no pooled token or over the limit, in order: the Python loop runs over these only
         empty = block.pooled_counts() == 0  # (n,)
         cut: list[int] = []
@@ -105,7 +106,8 @@ class TextPipeline:
                     f"{self.max_length}; shorten the text or allow truncation",
                     index=offset + i,
                 )
-            cut_blocks.append(self._truncated(offset + i, texts[i], instruction, length))
+            alone = offsets[i] if "".join(seg.text for seg in segments[i]) == texts[i] else None
+            cut_blocks.append(self._truncated(offset + i, texts[i], instruction, length, alone))
             cut.append(i)
         if cut:
             block = block.replace(cut, TokenBlock.concat(cut_blocks))
@@ -121,13 +123,20 @@ class TextPipeline:
             )
         return Prepared(block, rows, sorted(set(cut) | set(long)))
 
-    def _truncated(self, i: int, text: str, instruction: str | None, length: int) -> TokenBlock:
-        """The tokens (one row) of ``text`` cut at a token boundary so that the whole input fits ``max_length``."""
+    def _truncated(
+        self, i: int, text: str, instruction: str | None, length: int, offsets: list[tuple[int, int]] | None
+    ) -> TokenBlock:
+        """The tokens (one row) of ``text`` cut at a token boundary so that the whole input fits ``max_length``.
+
+        ``offsets``: the text's token spans when it was tokenized alone already (its input is the
+        text itself); else it is tokenized alone here, as the template may merge with its edges.
+        """
         tt, recipe = self.tokenizer, self.recipe
-        offsets = tt.offsets([text])[0]
+        offsets = tt.offsets([text])[0] if offsets is None else offsets
         keep = len(offsets) - math.ceil((length - self.max_length) / recipe.text_copies)
         while keep >= 1:  # joint tokenization can merge differently at the cut: shrink until it fits
-            one = build_block([recipe.segments(text[: offsets[keep - 1][1]], instruction)], tt, recipe.contextual_token)
+            segments = recipe.segments(text[: offsets[keep - 1][1]], instruction)
+            one, _ = build_block([segments], tt, recipe.contextual_token)
             if int(one.lengths[0]) <= self.max_length:
                 return one
             keep -= 1
