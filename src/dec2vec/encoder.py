@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .inputs import flat_ids, padded_positions
 from .pooling import mean_pool
 
 
@@ -46,6 +47,30 @@ class EncoderTokenizer:
         """Each text's ids cut to ``max_length`` the tokenizer's way (its special tokens kept)."""
         return self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
 
+    def cut_once(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
+        """Each text's ids cut to ``max_length`` the tokenizer's way, and the indices of those that were cut.
+
+        Why one call: the tokenizer's overflow keeps what truncation removed as extra rows, so a
+        text was cut exactly when it has more than one; counting and cutting then read one pass
+        of the tokenizer per text instead of two (:meth:`token_ids`, then :meth:`cut_ids`).
+        """
+        enc = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            return_overflowing_tokens=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)  # (R,) the text of each row
+        first = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])  # (n,) each text's kept row
+        if len(first) != len(texts):
+            raise RuntimeError(f"the light encoder's tokenizer returned {len(first)} rows for {len(texts)} texts")
+        ids = enc["input_ids"]
+        rows = [ids[r] for r in first.tolist()]
+        long = np.flatnonzero(np.diff(np.r_[first, len(sample)]) > 1).tolist()  # texts with overflow rows
+        return rows, long
+
     def pad(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
         """Rows of ids -> the (B, S) features :meth:`tokenize` gives, padded on the tokenizer's side.
 
@@ -55,15 +80,12 @@ class EncoderTokenizer:
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
             raise ValueError("the light encoder's tokenizer defines no padding token")
-        B, S = len(rows), max(len(row) for row in rows)
-        input_ids = np.full((B, S), int(pad_id), dtype=np.int64)
-        mask = np.zeros((B, S), dtype=np.int64)
-        left = self.tokenizer.padding_side == "left"
-        for b, row in enumerate(rows):
-            start = S - len(row) if left else 0
-            input_ids[b, start : start + len(row)] = row
-            mask[b, start : start + len(row)] = 1
-        return {"encoder_input_ids": torch.from_numpy(input_ids), "encoder_attention_mask": torch.from_numpy(mask)}
+        ids, lengths = flat_ids(rows)  # (N,), (B,)
+        real = padded_positions(lengths, "left" if self.tokenizer.padding_side == "left" else "right")  # (B, S)
+        input_ids = np.full(real.shape, int(pad_id), dtype=np.int64)
+        input_ids[real] = ids
+        mask = torch.from_numpy(real.astype(np.int64))
+        return {"encoder_input_ids": torch.from_numpy(input_ids), "encoder_attention_mask": mask}
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")

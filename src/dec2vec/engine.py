@@ -223,8 +223,7 @@ def plan_work(
     for chunk in chunked(texts, opts.chunk_size):
         chunk = validate_texts(chunk, offset=start)
         prepared = pipeline.prepare(chunk, opts.instruction, opts.truncate, offset=start)
-        lengths = [len(lay.ids) for lay in prepared.layouts]
-        for rows in plan_batches(lengths, budget, opts.max_batch_size or 1 << 30):
+        for rows in plan_batches(prepared.lengths, budget, opts.max_batch_size or 1 << 30):
             feats = pipeline.features(prepared, rows, opts.padding_side)
             if opts.packed:
                 feats.update(pack_features(feats["attention_mask"]))

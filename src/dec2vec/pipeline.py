@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from .encoder import EncoderTokenizer
 from .errors import InputError, TruncationError
-from .inputs import Layout, TextTokenizer, build_layouts, collate
+from .inputs import Layout, TextTokenizer, TokenBlock, build_block, collate_block
 from .recipes import Recipe
 
 PaddingSide = Literal["right", "left"]
@@ -54,11 +55,21 @@ def validate_texts(texts: Any, offset: int = 0) -> list[str]:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A block of texts, tokenized once and cut to the limits."""
+    """A block of texts, tokenized once per tokenizer and cut to the limits."""
 
-    layouts: list[Layout]  # the backbone's tokens of each text, template included
+    tokens: TokenBlock  # the backbone's tokens of each text, template included
     encoder_ids: list[list[int]] | None  # the light encoder's ids of each text; None without one
     truncated: list[int]  # block-local indices of the texts that were cut (either model)
+
+    @property
+    def layouts(self) -> list[Layout]:
+        """One :class:`Layout` per text (built on demand: the encode path pads from ``tokens``)."""
+        return [self.tokens.layout(i) for i in range(len(self.tokens))]
+
+    @property
+    def lengths(self) -> list[int]:
+        """Each text's backbone input length in tokens."""
+        return self.tokens.lengths.tolist()
 
 
 class TextPipeline:
@@ -79,46 +90,55 @@ class TextPipeline:
     ) -> Prepared:
         """Tokenize validated texts; errors name item ``offset + i`` (its index in the caller's stream)."""
         tt, recipe = self.tokenizer, self.recipe
-        layouts = build_layouts([recipe.segments(t, instruction) for t in texts], tt, recipe.contextual_token)
+        segments = [recipe.segments(t, instruction) for t in texts]
+        block, offsets = build_block(segments, tt, recipe.contextual_token)
+        # texts with no pooled token or over the limit, in order: the Python loop runs over these only
+        empty = block.pooled_counts() == 0  # (n,)
         cut: list[int] = []
-        for i, lay in enumerate(layouts):
-            if not any(lay.pooled):
+        cut_blocks: list[TokenBlock] = []
+        for i in np.flatnonzero(empty | (block.lengths > self.max_length)).tolist():
+            length = int(block.lengths[i])
+            if empty[i]:
                 raise InputError(f"item {offset + i}: the text has no tokens for this tokenizer", index=offset + i)
-            if len(lay.ids) > self.max_length:
-                if not truncate:
-                    raise TruncationError(
-                        f"item {offset + i}: {len(lay.ids)} tokens (template included) exceed max_length "
-                        f"{self.max_length}; shorten the text or allow truncation",
-                        index=offset + i,
-                    )
-                layouts[i] = self._truncated(offset + i, texts[i], instruction, len(lay.ids))
-                cut.append(i)
+            if not truncate:
+                raise TruncationError(
+                    f"item {offset + i}: {length} tokens (template included) exceed max_length "
+                    f"{self.max_length}; shorten the text or allow truncation",
+                    index=offset + i,
+                )
+            alone = offsets[i] if "".join(seg.text for seg in segments[i]) == texts[i] else None
+            cut_blocks.append(self._truncated(offset + i, texts[i], instruction, length, alone))
+            cut.append(i)
+        if cut:
+            block = block.replace(cut, TokenBlock.concat(cut_blocks))
         if self.encoder is None:
-            return Prepared(layouts, None, cut)
-        rows = self.encoder.token_ids(texts)
-        limit = self.encoder.max_length
-        long = [i for i, row in enumerate(rows) if len(row) > limit]
+            return Prepared(block, None, cut)
+        rows, long = self.encoder.cut_once(texts)
         if long and not truncate:
+            i = long[0]
             raise TruncationError(
-                f"item {offset + long[0]}: {len(rows[long[0]])} tokens exceed the light encoder's limit {limit}",
-                index=offset + long[0],
+                f"item {offset + i}: {self.encoder.count_tokens([texts[i]])[0]} tokens exceed the light "
+                f"encoder's limit {self.encoder.max_length}",
+                index=offset + i,
             )
-        if long:  # re-tokenized with the tokenizer's own truncation, which keeps its special tokens
-            for i, row in zip(long, self.encoder.cut_ids([texts[i] for i in long]), strict=True):
-                rows[i] = row
-        return Prepared(layouts, rows, sorted(set(cut) | set(long)))
+        return Prepared(block, rows, sorted(set(cut) | set(long)))
 
-    def _truncated(self, i: int, text: str, instruction: str | None, length: int) -> Layout:
-        """The layout of ``text`` cut at a token boundary so that the whole input fits ``max_length``."""
+    def _truncated(
+        self, i: int, text: str, instruction: str | None, length: int, offsets: list[tuple[int, int]] | None
+    ) -> TokenBlock:
+        """The tokens (one row) of ``text`` cut at a token boundary so that the whole input fits ``max_length``.
+
+        ``offsets``: the text's token spans when it was tokenized alone already (its input is the
+        text itself); else it is tokenized alone here, as the template may merge with its edges.
+        """
         tt, recipe = self.tokenizer, self.recipe
-        offsets = tt.offsets([text])[0]
+        offsets = tt.offsets([text])[0] if offsets is None else offsets
         keep = len(offsets) - math.ceil((length - self.max_length) / recipe.text_copies)
         while keep >= 1:  # joint tokenization can merge differently at the cut: shrink until it fits
-            lay = build_layouts(
-                [recipe.segments(text[: offsets[keep - 1][1]], instruction)], tt, recipe.contextual_token
-            )[0]
-            if len(lay.ids) <= self.max_length:
-                return lay
+            segments = recipe.segments(text[: offsets[keep - 1][1]], instruction)
+            one, _ = build_block([segments], tt, recipe.contextual_token)
+            if int(one.lengths[0]) <= self.max_length:
+                return one
             keep -= 1
         raise InputError(f"item {i}: the template and instruction alone fill max_length {self.max_length}", index=i)
 
@@ -126,8 +146,8 @@ class TextPipeline:
         self, prepared: Prepared, rows: Sequence[int] | None = None, padding_side: PaddingSide = "right"
     ) -> dict[str, torch.Tensor]:
         """(B, T) features of ``rows`` of a prepared block (all of it by default), as CPU tensors."""
-        index = range(len(prepared.layouts)) if rows is None else rows
-        feats = collate([prepared.layouts[i] for i in index], self.tokenizer.pad_id, padding_side)
+        index = range(len(prepared.tokens)) if rows is None else rows
+        feats = collate_block(prepared.tokens, index, self.tokenizer.pad_id, padding_side)
         if self.encoder is not None and prepared.encoder_ids is not None:
             feats.update(self.encoder.pad([prepared.encoder_ids[i] for i in index]))
         return feats
