@@ -83,10 +83,11 @@ def test_cli_embed_and_serve_default_to_the_default_model():
 
 def test_retrieval_scores_rank_against_every_positive():
     q = np.eye(4, dtype=np.float32)
-    assert retrieval_scores(q, q) == {"recall_at_1": 1.0, "mrr": 1.0}
+    assert retrieval_scores(q, q) == {"recall_at_1": 1.0, "mrr": 1.0, "rr": [1.0, 1.0, 1.0, 1.0]}
     d = q[[1, 0, 2, 3]]  # first two positives swapped: their queries rank their own positive 2nd
     s = retrieval_scores(q, d)
     assert s["recall_at_1"] == 0.5 and s["mrr"] == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
+    assert s["rr"] == [0.5, 0.5, 1.0, 1.0]  # per query, for paired comparisons
 
 
 def test_validate_reads_the_valid_split_of_the_config(tmp_path, tiny_backbone):
