@@ -173,6 +173,17 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module")
+def tiny_mean_emb(tiny_backbone):
+    """A mean-pooling embedder on the tiny backbone, one per test module, run on one thread."""
+    from dec2vec import Embedder
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Embedder.from_recipe("mean", tiny_backbone, device="cpu")
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> Path:
     return save_tiny_backbone(tmp_path_factory.mktemp("tiny-llama"))

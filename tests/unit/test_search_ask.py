@@ -32,11 +32,8 @@ class ScriptedLM(LanguageModel):
 
 
 @pytest.fixture(scope="module")
-def emb(tiny_backbone):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models gain nothing from threads, and a busy machine makes them spin
-    yield Embedder.from_recipe("mean", tiny_backbone, device="cpu")
-    torch.set_num_threads(n)
+def emb(tiny_mean_emb):
+    return tiny_mean_emb
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,8 @@ SPEC = ChunkSpec(14, 3, "tokens")  # rows fit one chunk, whole files take severa
 
 
 @pytest.fixture(scope="module")
-def emb(tiny_backbone):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models gain nothing from threads, and a busy machine makes them spin
-    yield Embedder.from_recipe("mean", tiny_backbone, device="cpu")
-    torch.set_num_threads(n)
+def emb(tiny_mean_emb):
+    return tiny_mean_emb
 
 
 def write_corpus(root, rows=ROWS):
