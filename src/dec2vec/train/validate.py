@@ -103,24 +103,18 @@ def retrieval_scores(q: np.ndarray, d: np.ndarray) -> dict[str, Any]:
     return {"recall_at_1": float((ranks == 1).mean()), "mrr": float(rr.mean()), "rr": rr.tolist()}
 
 
-def paired_mrr_difference(
-    a: dict[str, Any], b: dict[str, Any], reps: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """B − A of the source-averaged MRR of two ``validate`` results on the same pairs, with a 95 %
-    bootstrap CI that resamples pairs within each source (the same draw for both models), so that a
-    gap between two checkpoints or methods can be told from the noise of a few hundred pairs."""
-    rng = np.random.default_rng(seed)
-    diffs = np.zeros(reps)
-    point = 0.0
-    names = list(a["sources"])
-    for name in names:
-        da = np.asarray(b["sources"][name]["rr"]) - np.asarray(a["sources"][name]["rr"])  # (n,)
-        point += da.mean()
-        idx = rng.integers(0, len(da), size=(reps, len(da)))  # (reps, n)
-        diffs += da[idx].mean(axis=1)
-    diffs /= len(names)
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return point / len(names), float(lo), float(hi)
+def paired_mrr_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, float]:
+    """B − A of the source-averaged MRR of two ``validate`` results on the same pairs, with the
+    evaluation's paired bootstrap 95 % CI (``evaluation.stats.paired``: each source's queries are
+    resampled, the same draw for both models), so that a gap between two checkpoints or methods can
+    be told from the noise of a few hundred pairs."""
+    from ..evaluation import stats
+
+    def items(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {name: {"kind": "mean", "unit": "query", "values": s["rr"]} for name, s in result["sources"].items()}
+
+    mean = stats.paired(items(a), items(b))["mean"]
+    return float(mean["diff"]), float(mean["ci"][0]), float(mean["ci"][1])
 
 
 def validate(embedder: Any, cfg: TrainConfig, n: int = 100) -> dict[str, Any]:
