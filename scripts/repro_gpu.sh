@@ -9,8 +9,8 @@
 # Needs what scripts/reproduce.sh needs (`dec2vec data build`, the teacher's vectors cached under
 # $DEC2VEC_HOME/teacher). Writes LOG_DIR/NAME.log, LOG_DIR/times.tsv (run, exit code, seconds) and, for
 # each finished run, a line of $DEC2VEC_HOME/runs/repro/where.tsv (the hardware column of the report).
-# Seen on one H200 (2026-11-30): five runs side by side took 4 min each; a run alone about 0.35 s a step
-# (bound by the host, not the GPU).
+# Seen on one H200 (2026-11-30): five runs side by side took 4 min each; a run alone 0.35 s a step
+# (not profiled).
 # Evaluate afterwards with scripts/reproduce.sh (it skips runs whose model is saved).
 set -uo pipefail
 LOG=${1:-}; shift || true
