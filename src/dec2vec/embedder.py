@@ -21,11 +21,14 @@ from torch import nn
 
 from . import engine, loading, models
 from .config import EmbedderConfig
+from .device import pick_device, pick_dtype
 from .encoder import LightEncoder
 from .engine import ENCODE_CHUNK, EncodeOptions
+from .errors import ConfigError
 from .inputs import Layout, TextTokenizer
 from .model import EmbeddingModel
 from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_texts
+from .quantize import Quantization, check_mode, quantize_int8
 from .saving import save_folder
 
 # re-exported: callers import these from here
@@ -53,6 +56,7 @@ class Embedder(EmbeddingModel):
         max_length = min(config.max_length, limit) if limit else config.max_length
         self.pipeline = TextPipeline(self.recipe, tokenizer, self.encoder, max_length)
         self._adapter_dir: Path | None = None
+        self.quantization: Quantization | None = None  # set by quantize(): int8 layers can't be saved
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -66,13 +70,19 @@ class Embedder(EmbeddingModel):
         dtype: str = "auto",
         seed: int = 0,
         max_length: int = 512,
+        quantize: str | None = None,
         **recipe_options: Any,
     ) -> Embedder:
         """An untrained embedder: ``recipe`` on ``backbone`` (and ``encoder`` for Causal2Vec)."""
         config = loading.recipe_config(
             recipe, backbone, encoder, dtype=dtype, seed=seed, max_length=max_length, recipe_options=recipe_options
         )
-        return cls._build(config, config.backbone, config.encoder, device)
+        dev = pick_device(device)
+        check_mode(quantize, dev, pick_dtype(config.dtype, dev))  # before a minute of loading
+        emb = cls._build(config, config.backbone, config.encoder, device)
+        if quantize:
+            emb.quantize(quantize)
+        return emb
 
     @classmethod
     def _build(
@@ -83,19 +93,40 @@ class Embedder(EmbeddingModel):
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None, dtype: str | None = None
+        cls,
+        name_or_path: str | os.PathLike[str],
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | None = None,
+        quantize: str | None = None,
     ) -> Embedder:
-        """A saved dec2vec folder, a shipped model (`dec2vec.pretrained`), or a recipe name (untrained)."""
+        """A saved dec2vec folder, a shipped model (`dec2vec.pretrained`), or a recipe name (untrained).
+
+        ``quantize="int8"`` (CPU, float32) quantizes the linear layers that keep their outputs
+        within a measured error (:mod:`dec2vec.quantize`); the rest stay float.
+        """
         where = loading.locate(name_or_path)
         if isinstance(where, str):  # a recipe name
-            return cls.from_recipe(where, device=device, dtype=dtype or "auto")
+            return cls.from_recipe(where, device=device, dtype=dtype or "auto", quantize=quantize)
         saved = loading.read_saved(where, dtype)
+        dev = pick_device(device)
+        check_mode(quantize, dev, pick_dtype(saved.config.dtype, dev))
         emb = cls._build(saved.config, saved.backbone_ref, saved.encoder_ref, device)
         if saved.adapter is not None:
             emb.backbone = loading.merge_adapter(emb.backbone, saved.adapter)
             emb.config.adapter = None  # merged: a re-save writes the merged backbone and no adapter
         loading.load_heads(emb.heads, saved, emb.device, emb.dtype)
+        if quantize:
+            emb.quantize(quantize)
         return emb
+
+    def quantize(self, mode: str = "int8", **options: Any) -> Quantization:
+        """Quantize for CPU inference in place (see :mod:`dec2vec.quantize`); returns what was done."""
+        if self.quantization is not None:
+            raise ConfigError(f"this model is already quantized ({self.quantization.mode})")
+        check_mode(mode, self.device, self.dtype)
+        self.quantization = quantize_int8(self, **options)
+        return self.quantization
 
     def attach_adapter(self, adapter: Path) -> None:
         """Save a (not merged) peft adapter folder beside the base backbone on the next save."""
@@ -107,6 +138,11 @@ class Embedder(EmbeddingModel):
 
         It also loads with ``SentenceTransformer(folder, trust_remote_code=True)``.
         """
+        if self.quantization is not None:
+            raise ConfigError(
+                "a quantized model is not saved (its int8 layers are made at load time): save the float model "
+                "and load it with quantize='int8'"
+            )
         save_folder(
             folder,
             config=self.config,

@@ -51,7 +51,13 @@ def test_cli_embed_uses_the_default_model(default):
         text=True,
     ).stdout
     vec = np.asarray(json.loads(out.strip().splitlines()[-1]), dtype=np.float32).ravel()
-    np.testing.assert_allclose(vec, default.encode(["Penguins cannot fly."])[0], atol=1e-4)
+    # the CLI loads in its default inference dtype (bf16 on CPUs that run it natively)
+    from dec2vec.device import inference_dtype
+
+    dtype = inference_dtype(None, None, "cpu")
+    same = default if dtype is None else Embedder.from_pretrained(pretrained.DEFAULT_MODEL, device="cpu", dtype=dtype)
+    np.testing.assert_allclose(vec, same.encode(["Penguins cannot fly."])[0], atol=1e-4)
+    assert float(vec @ default.encode(["Penguins cannot fly."])[0]) > 0.99  # and close to float32's
 
 
 def test_sentence_transformers_gives_the_same_unit_vectors(default):

@@ -115,3 +115,66 @@ def test_bench_cli_errors(tiny_backbone, texts_file, capsys):
     assert "unknown recipe" in capsys.readouterr().err
     assert main(["bench", "--backbone", str(tiny_backbone), "--texts", str(texts_file), "--n", "999"]) == 2
     assert f"holds {len(MIXED)} texts; asked for 999" in capsys.readouterr().err
+
+
+def test_bench_modes_targets_and_the_quality_rule(tiny_backbone, tiny_encoder, texts_file, tmp_path, one_thread):
+    """Every recipe in each CPU mode, sentence-transformers in fp32, targets per mode, and the default-mode rule."""
+    import numpy as np
+
+    from dec2vec.bench import targets
+
+    from .test_eval_stats import _results
+
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    quality = {
+        "fp32": _results(tmp_path / "fp32.json", {"c2v": {"t1": base, "t2": base}}),
+        "bf16": _results(tmp_path / "bf16.json", {"c2v": {"t1": base + 0.001, "t2": base}}),  # level: CI tight
+        "int8": _results(tmp_path / "int8.json", {"c2v": {"t1": base - 0.2 * rng.random(400), "t2": base}}),
+    }
+    opts = run.BenchOptions(
+        recipes=["mean", "causal2vec"],
+        n=len(MIXED),
+        sweep=[],
+        device="cpu",
+        backbone=str(tiny_backbone),
+        encoder=str(tiny_encoder),
+        texts_file=str(texts_file),
+        warmup=4,
+        st_recipes=["mean"],
+        minilm=False,
+        modes=["fp32", "bf16", "int8"],
+        quality=quality,
+    )
+    result = run.run(opts, log=lambda s: None)
+    assert [(r["name"], r["mode"]) for r in result["recipes"]] == [
+        (name, mode) for mode in ("fp32", "bf16", "int8") for name in ("mean", "causal2vec")
+    ]
+    assert all(("quantize" in r) == (r["mode"] == "int8") for r in result["recipes"])
+    assert len(result["baselines"]) == 1 and result["dtype"] == "float32"
+    got = {t["target"]: t for t in result["targets"]}
+    for mode in ("fp32", "bf16", "int8"):
+        by = {r["name"]: r for r in result["recipes"] if r["mode"] == mode}
+        c2v = got[f"[{mode}] Causal2Vec texts/s >= 90% of mean's"]
+        ratio = by["causal2vec"]["texts_per_s"] / by["mean"]["texts_per_s"]
+        assert c2v["measured"] == f"{ratio:.2f}" and c2v["verdict"] == ("met" if ratio >= 0.9 else "missed")
+        st = next(t for k, t in got.items() if k.startswith(f"[{mode}] mean texts/s >= 2x sentence-transformers"))
+        assert st["verdict"] in ("met", "missed")
+    q = result["quality"]
+    assert q["bf16"]["not_worse_by_max_loss"] and not q["int8"]["not_worse_by_max_loss"]
+    assert q["int8"]["diff"] < -0.01 and q["int8"]["ci"][1] < 0
+    chosen = got[next(k for k in got if k.startswith("default CPU mode"))]["measured"]
+    speed = {m: targets.by_mode_speed(result, m) for m in ("fp32", "bf16")}
+    assert chosen == max(speed, key=speed.get)  # int8 is out: its loss is too large, however fast
+    md = run.markdown(result, "dec2vec bench --modes ...")
+    assert "| dec2vec causal2vec [int8] |" in md and "| int8 |" in md and "default CPU mode" in md
+
+
+def test_bench_quality_needs_an_fp32_reference(tmp_path, capsys):
+    from .test_eval_stats import _results
+
+    only = _results(tmp_path / "b.json", {"m": {"t": [0.1, 0.2]}})
+    assert main(["bench", "--quality", f"bf16={only}"]) == 2  # fails before any model loads
+    assert "fp32=RESULTS" in capsys.readouterr().err
+    assert main(["bench", "--quality", "fp16=x"]) == 2
+    assert "MODE=RESULTS" in capsys.readouterr().err

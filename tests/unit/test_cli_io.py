@@ -7,15 +7,16 @@ import pytest
 
 from dec2vec import Embedder, InputError
 from dec2vec.cli import main
+from dec2vec.device import cpu_has_native_bf16, inference_dtype
 from dec2vec.io import read_texts, write_embeddings
 
 
 @pytest.fixture(scope="module")
 def saved(tiny_backbone, tiny_encoder, tmp_path_factory):
     folder = tmp_path_factory.mktemp("saved") / "c2v"
-    emb = Embedder.from_recipe("causal2vec", tiny_backbone, tiny_encoder, device="cpu")
-    emb.save_pretrained(folder)
-    return folder, emb
+    Embedder.from_recipe("causal2vec", tiny_backbone, tiny_encoder, device="cpu").save_pretrained(folder)
+    # the CLI's vectors are the API's in the CLI's default inference dtype (bf16 on CPUs that run it natively)
+    return folder, Embedder.from_pretrained(folder, device="cpu", dtype=inference_dtype(None, None, "cpu"))
 
 
 def run(capsys, *argv):
@@ -34,6 +35,17 @@ def test_info(capsys, saved):
     info = json.loads(out)
     assert code == 0 and info["recipe"] == "causal2vec" and info["embedding_dim"] == 64
     assert info["parameters"]["encoder"] > 0
+
+
+def test_the_default_inference_dtype_is_bf16_where_the_cpu_runs_it(capsys, saved):
+    code, out, _ = run(capsys, "info", saved[0], "--json")
+    assert code == 0 and json.loads(out)["dtype"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    for flags, want in ((["--dtype", "fp32"], "float32"), (["--quantize", "int8"], "float32")):
+        code, out, _ = run(capsys, "info", saved[0], "--json", *flags)
+        info = json.loads(out)
+        assert code == 0 and info["dtype"] == want
+    assert info["quantize"].startswith("int8: ")
+    assert inference_dtype("float16", None, "cpu") == "float16" and inference_dtype(None, None, "meta") is None
 
 
 def test_embed_json_matches_api(capsys, saved):

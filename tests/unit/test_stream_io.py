@@ -69,7 +69,19 @@ def test_embed_file_streams_the_same_vectors(tiny_backbone, tmp_path, capsys):
     model = tmp_path / "m"
     emb = Embedder.from_recipe("mean", tiny_backbone, device="cpu", dtype="float32")
     emb.save_pretrained(model)
-    args = ["embed", "--model", str(model), "--input", str(src), "--device", "cpu", "--chunk-size", "4"]
+    args = [
+        "embed",
+        "--model",
+        str(model),
+        "--input",
+        str(src),
+        "--device",
+        "cpu",
+        "--chunk-size",
+        "4",
+        "--dtype",
+        "fp32",
+    ]
     assert main([*args, "--output", str(tmp_path / "o.npy")]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "o.npy"), emb.encode(texts), atol=1e-6)
     assert main([*args, "--output", str(tmp_path / "o.jsonl")]) == 0

@@ -45,6 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-baselines", action="store_true", help="skip sentence-transformers on the same backbone")
     b.add_argument("--no-minilm", action="store_true", help="skip all-MiniLM-L6-v2")
     b.add_argument("--mfu", action=argparse.BooleanOptionalAction, default=None, help="MFU (default: on CUDA)")
+    b.add_argument(
+        "--modes",
+        nargs="+",
+        default=None,
+        choices=["fp32", "bf16", "int8"],
+        help="run every recipe in each CPU inference mode (int8: dec2vec.quantize); sentence-transformers then "
+        "runs in fp32, and the report judges the speed targets per mode",
+    )
+    b.add_argument(
+        "--quality",
+        nargs="+",
+        default=None,
+        metavar="MODE=RESULTS",
+        help="each mode's standard-suite results (dec2vec eval --out DIR, or DIR/results.json[:MODEL]); "
+        "fp32 is the reference: reports each mode's paired CI and the default mode the rule picks",
+    )
     b.add_argument("--out", default=None, metavar="DIR", help="write bench.json and bench.md here")
     b.set_defaults(func=cmd_bench)
 
@@ -67,6 +83,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"wrote {n} mixed texts to {args.write_texts}", file=sys.stderr)
         return 0
     recipes = args.recipes or recipe_names()
+    quality = {}
+    for item in args.quality or []:
+        mode, sep, where = item.partition("=")
+        if not sep or mode not in run.MODES or not where:
+            raise InputError(f"--quality takes MODE=RESULTS with MODE one of {', '.join(run.MODES)}; got '{item}'")
+        quality[mode] = where
+    if quality:
+        from ..evaluation.compare import find_model
+
+        if "fp32" not in quality or len(quality) < 2:
+            raise InputError("--quality needs fp32=RESULTS and at least one other mode: they are compared with fp32")
+        for where in quality.values():
+            find_model(where)  # a missing or unreadable result fails now, not after the timings
     unknown = sorted(set(recipes) - set(recipe_names()))
     if unknown:
         raise InputError(f"unknown recipe(s) {unknown}; known: {', '.join(recipe_names())}")
@@ -90,6 +119,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         minilm=not args.no_minilm,
         mfu=args.mfu,
         warmup=quick.get("warmup", 64),
+        modes=list(args.modes or []),
+        quality=quality,
     )
     result = run.run(opts, log=lambda s: print(s, flush=True))
     if args.out:

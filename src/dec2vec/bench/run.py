@@ -27,6 +27,7 @@ from ..pipeline import TruncationWarning
 from ..recipes import get_recipe, recipe_names
 from . import baselines, flops, texts
 from .measure import measure, synchronize
+from .targets import mode_quality, modes_of, targets
 
 
 @dataclass
@@ -51,6 +52,13 @@ class BenchOptions:
     mfu: bool | None = None  # default: on CUDA
     warmup: int = 64
     seed: int = 0
+    # CPU inference modes to run every recipe in (fp32, bf16, int8); empty: one run in ``dtype``.
+    # With modes, sentence-transformers runs in float32: the yardstick the speed target names.
+    modes: list[str] = field(default_factory=list)
+    quality: dict[str, str] = field(default_factory=dict)  # mode -> eval results (``dec2vec eval --out``) of it
+
+
+MODES = {"fp32": ("float32", None), "bf16": ("bfloat16", None), "int8": ("float32", "int8")}
 
 
 def _row(name: str, seconds: float, n: int, real_tokens: int, padded_tokens: int, peak: int) -> dict[str, Any]:
@@ -94,9 +102,11 @@ def bench_recipe(
     device: torch.device,
     peak_rate: float | None,
     token_sets: dict[str, list[str]] | None = None,
+    mode: str | None = None,
 ) -> tuple[dict[str, Any], Embedder]:
     encoder = opts.encoder if get_recipe(name).contextual_token else None
-    emb = Embedder.from_recipe(name, opts.backbone, encoder, device=device, dtype=opts.dtype)
+    dtype, quantize = MODES[mode] if mode else (opts.dtype, None)
+    emb = Embedder.from_recipe(name, opts.backbone, encoder, device=device, dtype=dtype, quantize=quantize)
     if opts.compile:
         emb.compile()
     budget = opts.max_tokens or default_max_tokens(emb.device)
@@ -107,6 +117,9 @@ def bench_recipe(
     m = measure(lambda: emb.encode(items, max_tokens=budget, packed=packed, show_progress=False), emb.device)
     row = _row(name, m.seconds, len(items), sum(lengths), _padded_tokens(lengths, budget, packed), m.peak_bytes)
     row.update(packed=packed, max_tokens=budget, compiled=opts.compile)
+    row["mode"] = mode or str(emb.dtype).removeprefix("torch.")
+    if emb.quantization is not None:
+        row["quantize"] = emb.quantization.summary()
     if peak_rate:
         from ..attention import decoder_of
 
@@ -166,11 +179,14 @@ def run(opts: BenchOptions, log: Any = print) -> dict[str, Any]:
     fixed = {length: texts.fixed_length_texts(tok, length, opts.sweep_n, items, opts.seed) for length in opts.sweep}
     token_sets = {str(length): group for length, group in fixed.items()}
     last: Embedder | None = None
-    for name in opts.recipes:
-        row, last = bench_recipe(name, items, opts, device, peak_rate, token_sets)
-        result["recipes"].append(row)
-        log(_line(row))
+    for i, mode in enumerate(opts.modes or [None]):
+        for name in opts.recipes:
+            row, last = bench_recipe(name, items, opts, device, peak_rate, token_sets if i == 0 else None, mode)
+            result["recipes"].append(row)
+            log(_line(row))
     max_length = last.max_length if last is not None else 512
+    if opts.modes:
+        dtype = torch.float32  # the yardstick: sentence-transformers as users run it on a CPU
     if opts.baselines and isinstance(folder, Path):
         for recipe, pooling in baselines.ST_POOLING.items():
             if recipe not in opts.recipes or recipe not in opts.st_recipes:
@@ -208,6 +224,12 @@ def run(opts: BenchOptions, log: Any = print) -> dict[str, Any]:
     result["ratios"] = ratios(result)
     for k, v in result["ratios"].items():
         log(f"{k}: {v:.3f}")
+    if opts.quality:
+        result["quality"] = mode_quality(opts.quality)
+    if opts.modes:
+        result["targets"] = targets(result)
+        for t in result["targets"]:
+            log(f"{t['target']}: {t['measured']} -> {t['verdict']}")
     return result
 
 
@@ -224,12 +246,20 @@ def _line(row: dict[str, Any], name: str | None = None) -> str:
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
     """The headline ratios: dec2vec over sentence-transformers, and Causal2Vec's token share."""
-    rec = {r["name"]: r for r in result["recipes"]}
+    first = result["recipes"][0]["mode"] if result["recipes"] else None
+    rec = {r["name"]: r for r in result["recipes"] if r.get("mode") == first}
     out: dict[str, float] = {}
     for b in result["baselines"]:
         same = b.get("same_as")
-        if same in rec:
-            out[f"{same} texts/s over {b['name']}"] = rec[same]["texts_per_s"] / b["texts_per_s"]
+        for r in result["recipes"]:
+            if r["name"] == same:
+                tag = f" [{r['mode']}]" if len(modes_of(result)) > 1 else ""
+                out[f"{same}{tag} texts/s over {b['name']}"] = r["texts_per_s"] / b["texts_per_s"]
+    for mode in modes_of(result):
+        by = {r["name"]: r for r in result["recipes"] if r.get("mode") == mode}
+        if "causal2vec" in by and "mean" in by:
+            tag = f" [{mode}]" if len(modes_of(result)) > 1 else ""
+            out[f"causal2vec{tag} texts/s over mean{tag}"] = by["causal2vec"]["texts_per_s"] / by["mean"]["texts_per_s"]
     if "causal2vec" in rec:
         c = rec["causal2vec"]
         for other in ("icl", "echo"):
@@ -273,7 +303,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
             f"{r['padding_fraction']:.1%} | {r['peak_memory_mb']:.0f} | {mfu} | {', '.join(note)} |\n"
         )
 
-    lines += [fmt(r, f"dec2vec {r['name']}") for r in result["recipes"]]
+    several = len(modes_of(result)) > 1
+    lines += [fmt(r, f"dec2vec {r['name']}" + (f" [{r['mode']}]" if several else "")) for r in result["recipes"]]
     lines += [fmt(r, r["name"]) for r in result["baselines"]]
     if result["sweep"]:
         lines.append(
@@ -299,6 +330,23 @@ def markdown(result: dict[str, Any], command: str) -> str:
     if result.get("ratios"):
         lines.append("\n| ratio | value |\n|---|---:|\n")
         lines += [f"| {k} | {val:.2f} |\n" for k, val in result["ratios"].items()]
+    if result.get("quality"):
+        lines.append("\nQuality of each mode on the standard suite (mean main score ×100; − fp32, paired 95% CI):\n\n")
+        lines.append(
+            "| mode | suite | − fp32 | 95% CI | CI excludes a 0.5-point loss | results |\n|---|---:|---:|---|---|---|\n"
+        )
+        for mode, q in result["quality"].items():
+            if mode == "fp32":
+                lines.append(f"| fp32 | {100 * (q['score'] or 0):.2f} | – | – | – | {q['source']} |\n")
+                continue
+            lo, hi = q["ci"]
+            lines.append(
+                f"| {mode} | {100 * q['score']:.2f} | {100 * q['diff']:+.2f} | [{100 * lo:+.2f}, {100 * hi:+.2f}] | "
+                f"{'yes' if q['not_worse_by_max_loss'] else 'no'} | {q['source']} |\n"
+            )
+    if result.get("targets"):
+        lines.append("\n| target | measured | verdict |\n|---|---:|---|\n")
+        lines += [f"| {t['target']} | {t['measured']} | {t['verdict']} |\n" for t in result["targets"]]
     return "".join(lines)
 
 

@@ -7,22 +7,28 @@ import json
 import sys
 import warnings
 
-from ..argtypes import positive_int
+from ..argtypes import add_precision_args, positive_int
 from ..errors import InputError
 from ..pretrained import DEFAULT_MODEL
 
 
-def _load(model: str, device: str | None, dtype: str | None):  # -> Embedder | SentenceEncoder
+def _load(
+    model: str, device: str | None, dtype: str | None, quantize: str | None = None
+):  # -> Embedder | SentenceEncoder
     """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as published."""
     from transformers.utils import logging as hf_logging
 
+    from ..device import inference_dtype
     from ..embedder import Embedder
     from ..sentence_encoder import SentenceEncoder, is_sentence_encoder
 
     hf_logging.disable_progress_bar()
     if is_sentence_encoder(model):
+        if quantize:
+            raise InputError(f"--quantize applies to dec2vec models, not to the registry encoder '{model}'")
         return SentenceEncoder.from_registry(model, device=device, dtype=dtype)
-    return Embedder.from_pretrained(model, device=device, dtype=dtype)
+    dtype = inference_dtype(dtype, quantize, device)  # bf16 on CPUs that run it natively
+    return Embedder.from_pretrained(model, device=device, dtype=dtype, quantize=quantize)
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -36,7 +42,7 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from ..sentence_encoder import SentenceEncoder
 
-    emb = _load(args.model, args.device, args.dtype)
+    emb = _load(args.model, args.device, args.dtype, args.quantize)
     if isinstance(emb, SentenceEncoder):
         return _print_info(emb.describe(), args.json)
     params = emb.num_parameters()
@@ -53,6 +59,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "parameters": params,
         "parameters_total": sum(params.values()),
         "dtype": str(emb.dtype).removeprefix("torch."),
+        "quantize": emb.quantization.summary() if emb.quantization else None,
         "device": str(emb.device),
         "recipe_options": emb.config.recipe_options,
     }
@@ -85,7 +92,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return _embed_file(args)
     source = read_texts(args.input, field=args.field) if args.input else None
     texts = source.texts if source else validate_texts(list(args.texts))
-    emb = _load(args.model, args.device, args.dtype)
+    emb = _load(args.model, args.device, args.dtype, args.quantize)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TruncationWarning)
@@ -123,7 +130,7 @@ def _embed_file(args: argparse.Namespace) -> int:
     from ..io import EmbeddingWriter, count_texts, iter_texts, line_of
 
     n = count_texts(args.input, args.field)  # every line checked before the model loads
-    emb = _load(args.model, args.device, args.dtype)
+    emb = _load(args.model, args.device, args.dtype, args.quantize)
     keep_texts = args.output.endswith((".jsonl", ".parquet"))
     cut: list[int] = []
     try:
@@ -169,9 +176,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 f"all-minilm-l6-v2 (default: {DEFAULT_MODEL}, trained)",
             )
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-        sp.add_argument(
-            "--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
-        )
+        add_precision_args(sp)
 
     info = sub.add_parser("info", help="recipe, backbone, dimensions and parameters of a model")
     model_args(info, positional=True)

@@ -39,6 +39,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
         use_cache=not args.no_cache,
         dtype={"bf16": "bfloat16", "fp32": "float32"}.get(args.dtype, args.dtype),
+        quantize=args.quantize,
     )
     result = run(cfg)
     print((Path(args.out) / "report.md").read_text(encoding="utf-8") if args.print else f"{args.out}/report.md")
@@ -97,7 +98,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dtype",
         default=None,
         choices=["float32", "fp32", "bfloat16", "bf16"],
-        help="weights and compute of dec2vec models (default: float32 on CPU); baselines stay float32",
+        help="weights and compute of dec2vec models (default: bfloat16 on CPUs with native bf16, else the model's); "
+        "baselines stay float32",
+    )
+    ev.add_argument(
+        "--quantize",
+        default=None,
+        choices=["int8"],
+        help="CPU only: int8 dynamic quantization of dec2vec models' linear layers (dec2vec.quantize); "
+        "baselines stay float32",
     )
     ev.add_argument(
         "--compare",

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .. import models
+from ..device import inference_dtype
 from ..embedder import Embedder, TruncationWarning
 from ..errors import InputError
 from ..foundations.fingerprint import module_digest
@@ -111,7 +112,10 @@ class EmbedderModel(TextModel):
                 if hasattr(self.embedder.config, "to_dict")
                 else vars(self.embedder.config)
             )
-            self._identity = module_digest(self.embedder, {"config": cfg, "text_tokens": self.text_tokens})
+            extra: dict[str, Any] = {"config": cfg, "text_tokens": self.text_tokens}
+            if self.embedder.quantization is not None:  # absent for float models: their old keys stay valid
+                extra["quantization"] = self.embedder.quantization.to_dict()
+            self._identity = module_digest(self.embedder, extra)
         return self._identity
 
     def describe(self) -> dict[str, Any]:
@@ -125,7 +129,9 @@ class EmbedderModel(TextModel):
             "encoder": e.config.encoder,
             "embedding_dim": e.embedding_dim,
             "text_tokens": self.text_tokens,
-            "parameters": e.num_parameters(),
+            "parameters": e.num_parameters(),  # float parameters: int8 layers hold packed weights instead
+            "dtype": str(e.dtype).removeprefix("torch."),
+            "quantize": e.quantization.summary() if e.quantization else None,
         }
 
 
@@ -219,9 +225,17 @@ class MiniLMModel(TextModel):
         }
 
 
-def load_model(spec: str, *, text_tokens: int, device: str | None = None, dtype: str | None = None) -> TextModel:
+def load_model(
+    spec: str,
+    *,
+    text_tokens: int,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
+) -> TextModel:
     """``lsa``, ``minilm``, ``mpnet``, a recipe name (untrained, on the default backbone and encoder) or a saved folder;
-    ``NAME=SPEC`` renames. ``dtype`` (float32, bfloat16) applies to dec2vec models; the baselines stay fp32."""
+    ``NAME=SPEC`` renames. ``dtype`` (float32, bfloat16) and ``quantize`` (int8) apply to dec2vec models; the
+    baselines stay fp32."""
     name, _, ref = spec.partition("=") if "=" in spec else ("", "", spec)
     if ref == LSA:
         return LsaModel(name or "tfidf-svd (LSA)")
@@ -236,12 +250,15 @@ def load_model(spec: str, *, text_tokens: int, device: str | None = None, dtype:
         return MiniLMModel(name or label, device, registry_name)
     if not ref:
         raise InputError(f"model '{spec}': empty reference")
-    emb = Embedder.from_pretrained(ref, device=device, dtype=dtype)
+    load_as = inference_dtype(dtype, quantize, device)  # bf16 on CPUs that run it natively
+    emb = Embedder.from_pretrained(ref, device=device, dtype=load_as, quantize=quantize)
     label = name or (f"{ref} (untrained)" if ref in recipe_names() else ref.rstrip("/").split("/")[-1])
     if label == "model" and "/" in ref.rstrip("/"):  # runs/NAME/model -> NAME
         label = ref.rstrip("/").split("/")[-2]
     if dtype and dtype not in ("float32", "auto") and not name:
         label += f" [{dtype}]"
+    if quantize and not name:
+        label += f" [{quantize}]"
     return EmbedderModel(label, emb, text_tokens, ref)
 
 

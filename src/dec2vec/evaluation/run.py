@@ -54,6 +54,7 @@ class EvalConfig:
     quick: bool = False  # run named dec2vec tasks in their quick variant
     tier: str | None = None  # "quick", "standard" or "full": the variant of named dec2vec tasks (overrides quick)
     dtype: str | None = None  # dec2vec models' weights and compute: float32 (default on CPU) or bfloat16
+    quantize: str | None = None  # int8: dec2vec models' linear layers quantized for the CPU (dec2vec.quantize)
     instructions: bool = True
     generation: bool = True
     plots: bool = True
@@ -121,7 +122,9 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
     for spec in specs:
         t_load = time.perf_counter()
         try:
-            model = load_model(spec, text_tokens=settings.max_length, device=cfg.device, dtype=cfg.dtype)
+            model = load_model(
+                spec, text_tokens=settings.max_length, device=cfg.device, dtype=cfg.dtype, quantize=cfg.quantize
+            )
         except BaselineMissing as e:
             if spec not in cfg.baselines or spec in cfg.models:
                 raise InputError(str(e)) from e

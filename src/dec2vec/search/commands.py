@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import non_negative_int, positive_int
+from ..argtypes import add_precision_args, non_negative_int, positive_int
 from .defaults import (
     ASK_MODES,
     DEFAULT_BATCH,
@@ -57,7 +57,7 @@ def _open_index(args: argparse.Namespace, create: bool):  # -> Index
         from ..errors import InputError
 
         raise InputError(f"the index at {args.db} was built from Python with an in-memory model; pass --model")
-    emb = load_embedder(model, device=args.device, dtype=args.dtype)
+    emb = load_embedder(model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     return Index(args.db, emb, model_ref=_model_ref(model), create=create)
 
 
@@ -210,7 +210,7 @@ def _model_args(sp: argparse.ArgumentParser, build: bool) -> None:
         help=f"a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 (default: {default})",
     )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-    sp.add_argument("--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"])
+    add_precision_args(sp)
 
 
 def _query_args(sp: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..device import inference_dtype
 from ..embedder import Embedder
 from ..errors import InputError, TruncationError
 from ..inputs import Layout
@@ -85,12 +86,23 @@ TextEmbedder = Embedder | EncoderEmbedder
 
 
 def load_embedder(
-    model: str | os.PathLike[str], *, device: str | None = None, dtype: str | None = None
+    model: str | os.PathLike[str],
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
 ) -> TextEmbedder:
-    """A registry encoder by name (``all-minilm-l6-v2``), else whatever ``Embedder.from_pretrained`` loads."""
+    """A registry encoder by name (``all-minilm-l6-v2``), else whatever ``Embedder.from_pretrained`` loads.
+
+    A dec2vec model with no dtype asked for loads in :func:`~dec2vec.device.inference_dtype`'s
+    choice (bfloat16 on CPUs that run it natively).
+    """
     if is_sentence_encoder(model):
+        if quantize:
+            raise InputError(f"--quantize applies to dec2vec models, not to the registry encoder '{model}'")
         return EncoderEmbedder.from_registry(os.fspath(model), device=device, dtype=dtype)
-    return Embedder.from_pretrained(model, device=device, dtype=dtype)
+    dtype = inference_dtype(dtype, quantize, device)
+    return Embedder.from_pretrained(model, device=device, dtype=dtype, quantize=quantize)
 
 
 def is_encoder_only(embedder: TextEmbedder) -> bool:

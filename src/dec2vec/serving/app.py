@@ -215,6 +215,7 @@ def server_info(embedder: TextEmbedder, s: ServerSettings) -> dict[str, Any]:
         "max_length": embedder.max_length,
         "device": str(embedder.device),
         "dtype": str(embedder.dtype).removeprefix("torch."),
+        "quantize": q.mode if (q := getattr(embedder, "quantization", None)) else None,
         "limits": s.public(),
         "versions": {
             "dec2vec": __version__,

@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..argtypes import positive_int
+from ..argtypes import add_precision_args, positive_int
 from ..errors import ConfigError, Dec2VecError
 from ..pretrained import DEFAULT_MODEL
 
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"(default: {DEFAULT_MODEL}, trained)",
     )
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-    sp.add_argument("--dtype", default=None, choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"])
+    add_precision_args(sp)
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     sp.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     sp.add_argument(
@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
-    embedder = load_embedder(args.model, device=args.device, dtype=args.dtype)
+    embedder = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     app = create_app(embedder, settings)
     s = app.state.settings
     kind = "encoder-only" if is_encoder_only(embedder) else embedder.config.recipe
