@@ -103,6 +103,23 @@ def test_int8_quantization(tiny_backbone, tiny_encoder, tmp_path, one_thread):
     assert_same(onnx.encode(TEXTS), emb.encode(TEXTS), floor=0.9)  # int8 weights move vectors a little
 
 
+def test_int8_export_keeps_the_outlier_layers_float(tiny_backbone, tmp_path, one_thread):
+    """The layers Embedder.quantize keeps float are found in the graph and left out of int8."""
+    import onnx as onnx_lib
+
+    from dec2vec.quantize import layer_crests
+
+    emb = build("mean", tiny_backbone, None)
+    crests, _ = layer_crests(emb)
+    cut = sorted(crests.values())[len(crests) // 2]
+    kept = sorted(n for n, c in crests.items() if c > cut)
+    export_onnx(emb, tmp_path / "q", quantize="int8", max_crest=cut)
+    spec = json.loads((tmp_path / "q" / SPEC_NAME).read_text())
+    assert spec["int8"]["kept_float"] == kept and spec["int8"]["excluded_nodes"] == len(kept)
+    ops = [n.op_type for n in onnx_lib.load(str(tmp_path / "q" / ONNX_NAME)).graph.node]
+    assert ops.count("MatMulInteger") == len(crests) - len(kept)  # the others: one int8 MatMul each
+
+
 @pytest.fixture
 def bad_input(tmp_path, monkeypatch):
     """As tests/unit/test_cli_bad_input.py: any model load fails the test; cwd is an empty scratch folder."""

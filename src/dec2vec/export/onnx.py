@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..foundations.files import atomic_folder
 from ..foundations.provenance import library_versions
 from ..model import EmbeddingModel
+from ..quantize import DEFAULT_MAX_CREST, layer_crests
 
 ONNX_NAME = "model.onnx"
 SPEC_NAME = "dec2vec-onnx.json"
@@ -114,14 +115,30 @@ def _trace(graph: EncodeGraph, features: dict[str, torch.Tensor], path: Path, op
         )
 
 
-def _quantize(path: Path) -> None:
-    """onnxruntime's dynamic int8 quantization: int8 weights of MatMul/Gemm, activations quantized per call."""
+def _quantize(path: Path, keep_float: list[str]) -> list[str]:
+    """onnxruntime's dynamic int8 quantization: int8 weights of MatMul/Gemm, activations quantized per call.
+
+    ``keep_float`` names the model's linear layers that stay float (their inputs peak too far above
+    their RMS for one int8 scale, :mod:`dec2vec.quantize`). The TorchScript exporter writes each
+    node's module scope into its name, relative to the module that ran (``/model/layers.0/mlp/
+    down_proj/MatMul`` for ``backbone.model.layers.0.mlp.down_proj``), so a node stays float when
+    its scope is the tail of a kept layer's name. Returns the excluded node names.
+    """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    graph = onnx.load(str(path), load_external_data=False).graph
+    kept = ["." + name for name in keep_float]
+    excluded = []
+    for node in graph.node:
+        scope = "." + node.name.rsplit("/", 1)[0].strip("/").replace("/", ".")
+        if node.op_type in ("MatMul", "Gemm") and scope != "." and any(k.endswith(scope) for k in kept):
+            excluded.append(node.name)
     fp32 = path.with_name("model.fp32.onnx")
     path.rename(fp32)
-    quantize_dynamic(fp32, path, weight_type=QuantType.QInt8)
+    quantize_dynamic(fp32, path, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
     fp32.unlink()
+    return excluded
 
 
 def _session_inputs(path: Path) -> tuple[Any, list[str]]:
@@ -178,13 +195,15 @@ def export_onnx(
     *,
     source: str = "",
     quantize: str | None = None,
+    max_crest: float = DEFAULT_MAX_CREST,
     opset: int = OPSET,
 ) -> ExportResult:
     """Write ``out/`` (model.onnx, dec2vec-onnx.json, tokenizer/ and, for Causal2Vec, encoder-tokenizer/).
 
     The folder appears only when complete and checked: onnxruntime must load the graph and give
     the PyTorch vectors of the example batch (cosine >= MIN_COSINE; quantized graphs are only
-    measured, since int8 weights move vectors by design).
+    measured, since int8 weights move vectors by design). With ``quantize="int8"`` the layers whose
+    inputs peak over ``max_crest`` times their RMS stay float, as in ``Embedder.quantize``.
     """
     if model.device.type != "cpu" or model.dtype != torch.float32:
         raise ConfigError(f"ONNX export needs a float32 CPU model, got {model.dtype} on {model.device}")
@@ -197,6 +216,11 @@ def export_onnx(
         raise ConfigError("the traced example batch has no padding; the padding path would not be recorded")
     was_training = model.training
     model.eval()
+    keep_float: list[str] = []
+    excluded: list[str] = []
+    if quantize is not None:  # the same measured rule as Embedder.quantize, on the float model
+        crests, _ = layer_crests(model)
+        keep_float = sorted(n for n, c in crests.items() if c > max_crest)
     try:
         graph = EncodeGraph(model, list(features))
         with torch.no_grad():
@@ -205,7 +229,7 @@ def export_onnx(
             path = tmp / ONNX_NAME
             _trace(graph, features, path, opset)
             if quantize is not None:
-                _quantize(path)
+                excluded = _quantize(path, keep_float)
             session, inputs = _session_inputs(path)
             got = session.run([OUTPUT_NAME], {n: features[n].numpy() for n in inputs})[0]  # (B, D)
             min_cos = float(np.min(np.sum(got * expected, axis=1)))
@@ -215,6 +239,8 @@ def export_onnx(
             if model.encoder is not None:
                 model.encoder.tokenizer.save_pretrained(tmp / ENCODER_TOKENIZER_DIR)
             spec = spec_of(model, inputs, source=source, quantize=quantize, opset=opset)
+            if quantize is not None:
+                spec["int8"] = {"max_crest": max_crest, "kept_float": keep_float, "excluded_nodes": len(excluded)}
             (tmp / SPEC_NAME).write_text(json.dumps(spec, indent=2) + "\n")
             size = path.stat().st_size
     finally:
