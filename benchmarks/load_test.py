@@ -1,7 +1,8 @@
 """Load test of ``dec2vec serve``: concurrent clients on loopback, real texts of mixed lengths.
 
-    python benchmarks/load_test.py                       # starts `dec2vec serve --model mean` itself
+    python benchmarks/load_test.py                       # starts `dec2vec serve` (the default model) itself
     python benchmarks/load_test.py --clients 32 --requests 50 --out runs/load-test.json
+    python benchmarks/load_test.py --requests 3 --baseline all   # server texts/s over Embedder.encode's, same texts
     python benchmarks/load_test.py --url http://127.0.0.1:8080 --api-key KEY   # an already running server
 
 Each of ``--clients`` clients sends ``--requests`` requests one after another (so at most
@@ -11,6 +12,10 @@ descriptions, first sentences, first paragraphs and whole summaries. It reports 
 texts/s, backbone tokens/s (from the server's ``usage``), p50/p90/p99 latency, errors, and how
 many requests the server merged per model call (from its ``/metrics``), and writes it all as JSON.
 The server runs in its own process, so the clients never share a GIL with the model.
+
+``--baseline`` also times ``Embedder.encode`` in this process on the very texts the clients send
+(one call, the engine's defaults), once before the server starts and once after it stops, and
+reports the server's texts/s over the mean of the two: what serving keeps of direct encoding.
 """
 
 from __future__ import annotations
@@ -34,10 +39,14 @@ import numpy as np
 from report import cpu_name
 
 from dec2vec.foundations.files import atomic_path
+from dec2vec.pretrained import DEFAULT_MODEL
 
 
-def wiki_texts(seed: int, n: int = 4000) -> list[str]:
-    """A pool of real texts of mixed lengths (a few tokens to a few hundred) from the vital-article summaries."""
+def wiki_texts(seed: int, n: int = 4000, max_words: int | None = None) -> list[str]:
+    """A pool of real texts of mixed lengths (a few tokens to a few hundred) from the vital-article summaries.
+
+    ``max_words`` keeps only texts of at most that many words (short descriptions and sentences).
+    """
     from dec2vec.corpora.readers import WIKI_SUMMARIES, locate
 
     source = locate("wikipedia-vital-articles")
@@ -57,7 +66,7 @@ def wiki_texts(seed: int, n: int = 4000) -> list[str]:
             text = " ".join(sentences[:3])
         else:
             text = extract
-        if text.strip():
+        if text.strip() and (max_words is None or len(text.split()) <= max_words):
             pool.append(text.strip())
         if len(pool) >= n:
             break
@@ -73,8 +82,9 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "dec2vec.cli", "serve", "--model", args.model, "--port", str(port), "--no-access-log"]
-    cmd += ["--batch-wait-ms", str(args.batch_wait_ms)]
-    for flag, value in (("--device", args.device), ("--threads", args.threads), ("--batch-tokens", args.batch_tokens)):
+    flags = {"--device": args.device, "--threads": args.threads, "--batch-tokens": args.batch_tokens}
+    flags["--batch-wait-ms"] = args.batch_wait_ms  # unset flags: the server's own defaults
+    for flag, value in flags.items():
         if value is not None:
             cmd += [flag, str(value)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -106,12 +116,9 @@ def scrape(url: str, headers: dict[str, str]) -> dict[str, float]:
     return out
 
 
-async def run_clients(args: argparse.Namespace, url: str, headers: dict[str, str], pool: list[str]) -> dict[str, Any]:
-    rng = random.Random(args.seed + 1)
-    plans = [
-        [rng.sample(pool, rng.randint(args.min_inputs, args.max_inputs)) for _ in range(args.requests)]
-        for _ in range(args.clients)
-    ]
+async def run_clients(
+    args: argparse.Namespace, url: str, headers: dict[str, str], pool: list[str], plans: list[list[list[str]]]
+) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     texts = tokens = 0
@@ -163,12 +170,17 @@ async def run_clients(args: argparse.Namespace, url: str, headers: dict[str, str
     }
 
 
-def baseline(args: argparse.Namespace, pool: list[str]) -> dict[str, Any]:
-    """``Embedder.encode`` on the same kind of texts in this process, with the server stopped: the ceiling.
+def client_plans(args: argparse.Namespace, pool: list[str]) -> list[list[list[str]]]:
+    """Each client's requests, each a list of texts (fixed by ``--seed``)."""
+    rng = random.Random(args.seed + 1)
+    return [
+        [rng.sample(pool, rng.randint(args.min_inputs, args.max_inputs)) for _ in range(args.requests)]
+        for _ in range(args.clients)
+    ]
 
-    On a shared machine the absolute speed moves with the load; the server's tokens/s over this
-    figure, measured minutes apart, is what says how much serving costs.
-    """
+
+def load_direct(args: argparse.Namespace) -> Any:
+    """The model in this process, for the baseline (loaded once, before the server starts)."""
     import torch
 
     from dec2vec import Embedder
@@ -176,8 +188,18 @@ def baseline(args: argparse.Namespace, pool: list[str]) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     emb = Embedder.from_pretrained(args.model, device=args.device)
-    texts = random.Random(args.seed + 2).sample(pool, args.baseline)
-    emb.encode(texts[:4])  # warm-up
+    emb.encode(["warm-up", "a second text to warm up"])
+    return emb
+
+
+def baseline(emb: Any, texts: list[str]) -> dict[str, Any]:
+    """``Embedder.encode`` on ``texts`` in one call (the engine's defaults) while no server runs: the ceiling.
+
+    On a shared machine the absolute speed moves with the load, so the run times it before the
+    server starts and after it stops, and compares the server with the mean of the two.
+    """
+    import torch
+
     tokens = sum(len(lay.ids) for lay in emb.layouts(texts))
     start = time.perf_counter()
     emb.encode(texts)
@@ -208,27 +230,39 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", default=None, help="an already running server (default: start one)")
     ap.add_argument("--api-key", default=os.environ.get("DEC2VEC_API_KEY"), help="for --url servers with a key")
-    ap.add_argument("--model", default="mean", help="what the started server serves (default: mean)")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="what the started server serves (default: %(default)s)")
     ap.add_argument("--served-name", default=None, help="model name to send (default: --model for a started server)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads of the started server")
-    ap.add_argument("--batch-wait-ms", type=float, default=5.0)
-    ap.add_argument("--batch-tokens", type=int, default=None)
+    ap.add_argument("--batch-wait-ms", type=float, default=None, help="for the started server (default: its own)")
+    ap.add_argument("--batch-tokens", type=int, default=None, help="for the started server (default: its own)")
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--requests", type=int, default=50, help="requests per client")
-    ap.add_argument("--min-inputs", type=int, default=1)
-    ap.add_argument("--max-inputs", type=int, default=8)
+    ap.add_argument("--min-inputs", type=int, default=1, help="texts per request, at least (default: 1)")
+    ap.add_argument("--max-inputs", type=int, default=8, help="texts per request, at most (default: 8)")
+    ap.add_argument("--max-words", type=int, default=None, help="draw only texts of at most this many words")
     ap.add_argument("--timeout", type=float, default=600.0, help="per request, seconds")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--baseline", type=int, default=0, metavar="N", help="also time Embedder.encode on N texts in-process"
+        "--baseline",
+        default="0",
+        metavar="N|all",
+        help="also time Embedder.encode in-process on the first N of the clients' texts (all: every one), "
+        "before the server starts and after it stops (default: 0, not at all)",
     )
     ap.add_argument("--out", default="runs/load-test.json", help="JSON results (default: %(default)s)")
     args = ap.parse_args()
     if not 1 <= args.min_inputs <= args.max_inputs:
         raise SystemExit("--min-inputs must be within 1..--max-inputs")
+    if args.baseline != "all" and not (args.baseline.isdigit()):
+        raise SystemExit(f"--baseline takes a number of texts or 'all', got '{args.baseline}'")
 
-    pool = wiki_texts(args.seed)
+    pool = wiki_texts(args.seed, max_words=args.max_words)
+    plans = client_plans(args, pool)
+    sent = [text for plan in plans for batch in plan for text in batch]
+    direct = sent if args.baseline == "all" else sent[: int(args.baseline)]
+    emb = load_direct(args) if direct else None
+    base_before = baseline(emb, direct) if emb is not None else None
     proc = None
     if args.url is None:
         args.served_name = args.served_name or args.model
@@ -240,7 +274,7 @@ def main() -> None:
         info = httpx.get(f"{url}/info", headers=headers, timeout=30).json()
         load_before = os.getloadavg()
         before = scrape(url, headers)
-        result = asyncio.run(run_clients(args, url, headers, pool))
+        result = asyncio.run(run_clients(args, url, headers, pool, plans))
         after = scrape(url, headers)
         load_after = os.getloadavg()
     finally:
@@ -254,11 +288,13 @@ def main() -> None:
         "requests_per_call": round(delta["dec2vec_batch_requests_sum"] / calls, 2) if calls else None,
         "texts_per_call": round(delta["dec2vec_batch_texts_sum"] / calls, 2) if calls else None,
     }
-    if args.baseline:
-        result["baseline_encode"] = baseline(args, pool)
-        result["server_vs_encode_tokens_per_s"] = round(
-            result["tokens_per_s"] / result["baseline_encode"]["tokens_per_s"], 3
-        )
+    if emb is not None and base_before is not None:
+        runs = [base_before, baseline(emb, direct)]
+        mean = {k: sum(r[k] for r in runs) / 2 for k in ("texts_per_s", "tokens_per_s")}
+        result["baseline_encode"] = {"before": runs[0], "after": runs[1], "same_texts": len(direct) == len(sent)}
+        # the same texts: texts/s compare directly; a subset: only tokens/s does (texts differ in length)
+        key = "texts_per_s" if len(direct) == len(sent) else "tokens_per_s"
+        result["server_vs_encode"] = {"measure": key, "ratio": round(result[key] / mean[key], 3)}
     report = {
         "command": " ".join(["python", *sys.argv]),
         "config": {k: v for k, v in vars(args).items() if k != "api_key"},
@@ -282,9 +318,12 @@ def main() -> None:
         f"latency p50 {lat['p50']} s, p99 {lat['p99']} s; {result['server_batching']['requests_per_call']} "
         f"requests per model call; wrote {dest}"
     )
-    if args.baseline:
-        b = result["baseline_encode"]
-        print(f"baseline Embedder.encode: {b['tokens_per_s']} tokens/s, {b['texts_per_s']} texts/s (same machine)")
+    if "baseline_encode" in result:
+        b, r = result["baseline_encode"], result["server_vs_encode"]
+        print(
+            f"Embedder.encode on {b['before']['texts']} of the same texts: {b['before']['texts_per_s']} texts/s "
+            f"before, {b['after']['texts_per_s']} after the server; server / encode ({r['measure']}): {r['ratio']}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ import torch
 
 from dec2vec import Embedder, TruncationWarning
 from dec2vec.cli import main
-from dec2vec.serving.app import create_app
+from dec2vec.device import default_max_tokens
+from dec2vec.serving.app import create_app, resolve_settings
 from dec2vec.serving.batcher import Batcher, Overloaded, Stopped
 from dec2vec.serving.server import BackgroundServer
-from dec2vec.serving.settings import ServerSettings
+from dec2vec.serving.settings import CPU_MERGE_BATCHES, ServerSettings, default_batch_tokens
 from tests.conftest import SENTENCES
 
 KEY = "test-key-123"
@@ -297,6 +298,19 @@ def test_batcher_merges_what_waits_and_fails_bad_requests_alone(tiny_backbone, r
         small.stop()
     finally:
         batcher.stop()
+
+
+def test_merge_budget_defaults_per_device_type(ref):
+    """On CPU a merge spans several of the engine's small forward batches (one starved the server: 57 % of
+    encode); on accelerators, whose forward batch is already large, one. A flag or setting wins."""
+    cpu, cuda, mps = (torch.device(d) for d in ("cpu", "cuda", "mps"))
+    assert CPU_MERGE_BATCHES > 1
+    assert default_batch_tokens(cpu) == CPU_MERGE_BATCHES * default_max_tokens(cpu) == 8192
+    assert default_batch_tokens(torch.device("cpu", 0)) == 8192  # the type decides, not the index
+    assert default_batch_tokens(cuda) == default_max_tokens(cuda) == 32768
+    assert default_batch_tokens(mps) == default_max_tokens(mps) == 16384
+    assert resolve_settings(ref, ServerSettings()).batch_tokens == 8192  # the tiny model on CPU: no model names
+    assert resolve_settings(ref, ServerSettings(batch_tokens=1024)).batch_tokens == 1024
 
 
 def test_batcher_refuses_when_full_or_stopped(ref):

@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
-from ..device import default_max_tokens
 from ..errors import ConfigError, InputError, TruncationError
 from ..search.embedders import TextEmbedder, is_encoder_only
 from .batcher import Batcher, Overloaded, Result, Stopped
@@ -28,7 +27,7 @@ from .errors import APIError, install_handlers
 from .metrics import Metrics
 from .middleware import AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware
 from .schemas import EmbeddingRequest, EmbeddingResponse, EmbedRequest, ErrorBody, Health, ModelCard, ModelList
-from .settings import ServerSettings
+from .settings import ServerSettings, default_batch_tokens
 from .vectors import shape_vectors, to_base64
 
 ROUTES = frozenset({"/v1/embeddings", "/embed", "/health", "/info", "/metrics", "/v1/models"})
@@ -55,7 +54,7 @@ def resolve_settings(embedder: TextEmbedder, settings: ServerSettings) -> Server
         settings,
         served_name=settings.served_name or (embedder.name if is_encoder_only(embedder) else embedder.config.recipe),
         max_tokens_per_input=limit,
-        batch_tokens=settings.batch_tokens or default_max_tokens(embedder.device),
+        batch_tokens=settings.batch_tokens or default_batch_tokens(embedder.device),
     )
 
 
