@@ -82,7 +82,13 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "dec2vec.cli", "serve", "--model", args.model, "--port", str(port), "--no-access-log"]
-    flags = {"--device": args.device, "--threads": args.threads, "--batch-tokens": args.batch_tokens}
+    flags = {
+        "--device": args.device,
+        "--threads": args.threads,
+        "--batch-tokens": args.batch_tokens,
+        "--dtype": args.dtype,
+        "--quantize": args.quantize,
+    }
     flags["--batch-wait-ms"] = args.batch_wait_ms  # unset flags: the server's own defaults
     for flag, value in flags.items():
         if value is not None:
@@ -183,11 +189,12 @@ def load_direct(args: argparse.Namespace) -> Any:
     """The model in this process, for the baseline (loaded once, before the server starts)."""
     import torch
 
-    from dec2vec import Embedder
+    from dec2vec.search.embedders import load_embedder
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    emb = Embedder.from_pretrained(args.model, device=args.device)
+    # the server's own loader: the same default dtype (bf16 on CPUs that run it natively) and mode
+    emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     emb.encode(["warm-up", "a second text to warm up"])
     return emb
 
@@ -233,6 +240,8 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL, help="what the started server serves (default: %(default)s)")
     ap.add_argument("--served-name", default=None, help="model name to send (default: --model for a started server)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default=None, help="passed to the server and the direct baseline (default: theirs)")
+    ap.add_argument("--quantize", default=None, choices=["int8"], help="as --dtype")
     ap.add_argument("--threads", type=int, default=None, help="torch threads of the started server")
     ap.add_argument("--batch-wait-ms", type=float, default=None, help="for the started server (default: its own)")
     ap.add_argument("--batch-tokens", type=int, default=None, help="for the started server (default: its own)")

@@ -276,7 +276,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
     m, v = result["machine"], result["versions"]
     n = result["recipes"][0]["texts"] if result["recipes"] else 0
     where = m.get("gpu") or f"CPU ({m['cpu']}, {m['torch_threads']} threads)"
-    head = f"### {where}, {result['dtype']}, {n} mixed texts\n\n"
+    modes = modes_of(result) if result["options"].get("modes") else [result["dtype"]]
+    head = f"### {where}, {', '.join(x for x in modes if x)}, {n} mixed texts\n\n"
     lines = [
         head,
         f"`{command}`\n\n",
@@ -298,6 +299,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
             note.append("compiled")
         if "encoder_share" in r:
             note.append(f"light encoder {r['encoder_share']:.1%} of time")
+        if "quantize" in r:
+            note.append(r["quantize"].split(" (")[0])
         return (
             f"| {name} | {r['llm_tokens_per_text']:.1f} | {r['texts_per_s']:.1f} | {r['real_tokens_per_s']:.0f} | "
             f"{r['padding_fraction']:.1%} | {r['peak_memory_mb']:.0f} | {mfu} | {', '.join(note)} |\n"
