@@ -50,6 +50,6 @@ def add_precision_args(parser: argparse.ArgumentParser) -> None:
         "--quantize",
         default=None,
         choices=["int8"],
-        help="CPU only: int8 dynamic quantization of the linear layers whose output error stays small "
-        "(faster, lower quality: see docs/BENCHMARKS.md)",
+        help="CPU only: int8 dynamic quantization of the linear layers whose inputs have no large outliers "
+        "(dec2vec.quantize; quality and speed: docs/BENCHMARKS.md)",
     )

@@ -91,9 +91,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         quality[mode] = where
     if quality:
         from ..evaluation.compare import find_model
+        from .targets import check_quality
 
-        if "fp32" not in quality or len(quality) < 2:
-            raise InputError("--quality needs fp32=RESULTS and at least one other mode: they are compared with fp32")
+        check_quality(quality)
         for where in quality.values():
             find_model(where)  # a missing or unreadable result fails now, not after the timings
     unknown = sorted(set(recipes) - set(recipe_names()))

@@ -20,6 +20,14 @@ def modes_of(result: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(r.get("mode") for r in result["recipes"]))
 
 
+def check_quality(quality: dict[str, str]) -> None:
+    """Refuse a ``--quality`` set without its fp32 reference or without a mode to compare with it."""
+    from ..errors import InputError
+
+    if "fp32" not in quality or len(quality) < 2:
+        raise InputError("--quality needs fp32=RESULTS and at least one other mode: they are compared with fp32")
+
+
 def mode_quality(quality: dict[str, str]) -> dict[str, Any]:
     """Each mode's standard-suite mean against fp32's: paired bootstrap CI over the same items.
 
@@ -27,11 +35,9 @@ def mode_quality(quality: dict[str, str]) -> dict[str, Any]:
     of the same model in that mode; the fp32 entry is the reference. Running the suite takes 10-20
     minutes per mode on a small CPU, so the bench reads results rather than evaluating.
     """
-    from ..errors import InputError
     from ..evaluation.compare import compare_models, find_model
 
-    if "fp32" not in quality or len(quality) < 2:
-        raise InputError("--quality needs fp32=RESULTS and at least one other mode: they are compared with fp32")
+    check_quality(quality)
     ref = find_model(quality["fp32"])
     out: dict[str, Any] = {}
     for mode, where in quality.items():

@@ -18,8 +18,7 @@ def _load(
     """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as published."""
     from transformers.utils import logging as hf_logging
 
-    from ..device import inference_dtype
-    from ..embedder import Embedder
+    from ..search.embedders import load_embedder
     from ..sentence_encoder import SentenceEncoder, is_sentence_encoder
 
     hf_logging.disable_progress_bar()
@@ -27,8 +26,7 @@ def _load(
         if quantize:
             raise InputError(f"--quantize applies to dec2vec models, not to the registry encoder '{model}'")
         return SentenceEncoder.from_registry(model, device=device, dtype=dtype)
-    dtype = inference_dtype(dtype, quantize, device)  # bf16 on CPUs that run it natively
-    return Embedder.from_pretrained(model, device=device, dtype=dtype, quantize=quantize)
+    return load_embedder(model, device=device, dtype=dtype, quantize=quantize)  # bf16 on CPUs that run it natively
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
