@@ -80,6 +80,31 @@ def run_decoder(
     return out.last_hidden_state  # (B, T, d), after the final norm
 
 
+def run_decoder_traced(
+    model: nn.Module,
+    inputs_embeds: torch.Tensor,  # (B, T, d)
+    attention_mask: torch.Tensor,  # (B, T)
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """Every layer's hidden states and causal attention weights, for diagnostics (eager kernel).
+
+    Returns ``(hidden, attn)``: ``hidden[l]`` (B, T, d) is the input of layer ``l`` (``hidden[0]``
+    the embeddings, the last one after the final norm) and ``attn[l]`` (B, H, T, T) layer ``l``'s
+    attention probabilities. SDPA returns no weights, so the eager kernel runs for the call.
+    """
+    decoder = decoder_of(model)
+    with _attn_implementation(decoder, "eager"):
+        out = decoder(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+            use_cache=False,
+            output_hidden_states=True,
+            output_attentions=True,
+            return_dict=True,
+        )
+    return tuple(out.hidden_states), tuple(out.attentions)
+
+
 def check_attn_implementation(model: nn.Module) -> None:
     """Refuse kernels that would silently ignore our 4D mask."""
     impl = getattr(getattr(model, "config", None), "_attn_implementation", None)

@@ -70,6 +70,10 @@ def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig
     check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
 
 
+#: a part whose vectors of unrelated texts have a mean cosine above this carries (almost) no text
+COLLAPSED_SPREAD = 0.95
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Held-out validation split scores: what checkpoints and settings are chosen on (never the eval suite)."""
     from pathlib import Path
@@ -87,6 +91,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         results[name] = {"model": model, **res}
         parts = "  ".join(f"{k} R@1 {v['recall_at_1']:.3f}" for k, v in res["sources"].items())
         print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}  ({parts})")
+        for part, v in res["parts"].items():  # a composite embedding: each part alone (Causal2Vec h_ctx, h_eos)
+            flag = "  COLLAPSED: the same state for every text" if v["spread"] > COLLAPSED_SPREAD else ""
+            print(f"{'':<28} {part}-only MRR {v['mrr']:.4f}  mean cosine between texts {v['spread']:.3f}{flag}")
     names = list(results)
     for name in names[1:]:  # each model against the first, pair by pair
         diff, lo, hi = paired_mrr_difference(results[names[0]], results[name])

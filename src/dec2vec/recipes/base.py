@@ -70,6 +70,12 @@ class Recipe:
         """Put the tokenizer's BOS first even when the tokenizer does not add it (Causal2Vec does)."""
         return False
 
+    def embedding_parts(self, hidden_size: int) -> dict[str, slice]:
+        """Named slices of a composite embedding (Causal2Vec's concat: ``ctx`` and ``eos``); {} when it is one
+        state. Validation scores each part alone, which is how a collapsed part shows, and a stage's
+        ``part_loss`` trains each part with the stage's own loss, so that none can go constant."""
+        return {}
+
     # ---- inputs ------------------------------------------------------------------------------
     def instruction_segment(self, instruction: str | None) -> list[Segment]:
         if not instruction:

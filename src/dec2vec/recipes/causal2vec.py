@@ -68,6 +68,11 @@ class Causal2Vec(Recipe):
     def embedding_dim(self, hidden_size: int) -> int:
         return 2 * hidden_size if self.options.pooling == "concat" else hidden_size
 
+    def embedding_parts(self, hidden_size: int) -> dict[str, slice]:
+        if self.options.pooling != "concat":
+            return {}
+        return {"ctx": slice(0, hidden_size), "eos": slice(hidden_size, 2 * hidden_size)}
+
     def build_heads(self, hidden_size: int, encoder_dim: int | None, generator: torch.Generator) -> nn.ModuleDict:
         if encoder_dim is None:
             raise ConfigError("causal2vec needs a light encoder")

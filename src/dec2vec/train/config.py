@@ -128,6 +128,13 @@ class StageConfig:
     soft_labels: float = field(
         default=1.0, metadata={"help": "distill_nce target: share of the teacher's distribution (rest: one-hot)"}
     )
+    part_loss: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the stage's loss applied to each part of a composite embedding too (Causal2Vec's "
+            "h_ctx and h_eos, averaged): a part the loss never sees alone can go constant (docs/RESULTS.md)"
+        },
+    )
     distill_temperature: float = field(
         default=0.05, metadata={"help": "distill: temperature of both similarity softmaxes (and the soft labels)"}
     )
@@ -162,6 +169,8 @@ class StageConfig:
         weights = (self.distill_kl, self.distill_mse, self.distill_nce)
         if min(weights) < 0:
             raise ConfigError(f"distill_kl, distill_mse, distill_nce must be >= 0 and not all 0, got {weights}")
+        if self.part_loss < 0:
+            raise ConfigError(f"part_loss must be >= 0, got {self.part_loss}")
         if not 0.0 <= self.soft_labels <= 1.0:
             raise ConfigError(f"soft_labels must be in [0, 1], got {self.soft_labels}")
         if self.distill_temperature <= 0:

@@ -39,4 +39,4 @@ def check_run(cfg: TrainConfig, emb: Embedder, world_size: int) -> list[str]:
     sources = valid_sources(cfg)  # a missing valid split fails now, not at the first validation
     for src in sources:
         read_pairs(src.path, cfg.validate_pairs)
-    return curve_columns(sources)
+    return curve_columns(sources, list(emb.recipe.embedding_parts(emb.hidden_size)))

@@ -325,6 +325,7 @@ class Trainer:
             msg = (
                 f"step {step}: validation MRR {mean['mrr']:.4f}, R@1 {mean['recall_at_1']:.4f} "
                 f"({len(result['sources'])} sources x {self.cfg.validate_pairs} pairs, {took:.0f} s)"
+                + "".join(f"; {k} MRR {v['mrr']:.4f} spread {v['spread']:.3f}" for k, v in result["parts"].items())
             )
             log.info(msg)
             if bar is not None and not log.isEnabledFor(logging.INFO):

@@ -117,16 +117,47 @@ def paired_mrr_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, 
     return float(mean["diff"]), float(mean["ci"][0]), float(mean["ci"][1])
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def part_spread(d: np.ndarray) -> float:
+    """Mean cosine between different texts' vectors (n, D): near 1 when a state is the same for every
+    text (a collapsed part, an attention-sink state), well below 1 when it tells texts apart."""
+    u = _unit(d)
+    n = len(u)
+    sims = u @ u.T  # (n, n)
+    return float((sims.sum() - np.trace(sims)) / max(n * (n - 1), 1))
+
+
 def validate(embedder: Any, cfg: TrainConfig, n: int = 100) -> dict[str, Any]:
-    """Scores of ``embedder`` on the valid split of ``cfg``'s contrastive data; ``mean`` averages the sources."""
+    """Scores of ``embedder`` on the valid split of ``cfg``'s contrastive data; ``mean`` averages the sources.
+
+    For a composite embedding (``Recipe.embedding_parts``: Causal2Vec's h_ctx and h_eos) ``parts`` scores
+    each part alone, from the same vectors: its mean MRR over the sources, and ``spread``, the mean cosine
+    between the positives' part vectors (unrelated texts). A part whose spread nears 1 carries no text:
+    that is how the Contextual token's collapse shows, at every validation of a run.
+    """
     per: dict[str, dict[str, float]] = {}
+    slices: dict[str, slice] = {}
+    recipe = getattr(embedder, "recipe", None)
+    if recipe is not None:
+        slices = recipe.embedding_parts(embedder.hidden_size)
+    part_rr: dict[str, list[float]] = {k: [] for k in slices}
+    part_spread_: dict[str, list[float]] = {k: [] for k in slices}
     for src in valid_sources(cfg):
         queries, positives = read_pairs(src.path, n)
-        q = embedder.encode(queries, instruction=src.instruction, normalize=True)
-        d = embedder.encode(positives, normalize=True)
-        per[src.name] = {**retrieval_scores(np.asarray(q), np.asarray(d)), "pairs": len(queries)}
+        q = np.asarray(embedder.encode(queries, instruction=src.instruction, normalize=False))
+        d = np.asarray(embedder.encode(positives, normalize=False))
+        per[src.name] = {**retrieval_scores(_unit(q), _unit(d)), "pairs": len(queries)}
+        for name, sl in slices.items():
+            part_rr[name].append(retrieval_scores(_unit(q[:, sl]), _unit(d[:, sl]))["mrr"])
+            part_spread_[name].append(part_spread(d[:, sl]))
     mean = {k: float(np.mean([s[k] for s in per.values()])) for k in ("recall_at_1", "mrr")}
-    return {"sources": per, "mean": mean, "n": n}
+    parts = {
+        name: {"mrr": float(np.mean(part_rr[name])), "spread": float(np.mean(part_spread_[name]))} for name in slices
+    }
+    return {"sources": per, "mean": mean, "n": n, "parts": parts}
 
 
 def write_report(result: dict[str, Any], path: Path) -> None:
@@ -141,9 +172,11 @@ CURVE_FILE = "valid.csv"
 CURVE_HEAD = ["step", "stage", "tokens", "wall_s", "mrr", "recall_at_1"]
 
 
-def curve_columns(sources: list[ValidSource]) -> list[str]:
-    """valid.csv's header: step, counters, the mean scores, then ``<source>.mrr`` and ``<source>.recall_at_1``."""
-    return CURVE_HEAD + [f"{s.name}.{k}" for s in sources for k in ("mrr", "recall_at_1")]
+def curve_columns(sources: list[ValidSource], parts: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """valid.csv's header: step, counters, the mean scores, ``<source>.mrr`` and ``<source>.recall_at_1``,
+    then ``part:<part>.mrr`` and ``part:<part>.spread`` of a composite embedding's parts."""
+    cols = CURVE_HEAD + [f"{s.name}.{k}" for s in sources for k in ("mrr", "recall_at_1")]
+    return cols + [f"part:{p}.{k}" for p in parts for k in ("mrr", "spread")]
 
 
 def curve_row(step: int, stage: str, tokens: int, wall_s: float, result: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +184,8 @@ def curve_row(step: int, stage: str, tokens: int, wall_s: float, result: dict[st
     row.update({k: f"{v:.6f}" for k, v in result["mean"].items()})
     for name, scores in result["sources"].items():
         row.update({f"{name}.{k}": f"{scores[k]:.6f}" for k in ("mrr", "recall_at_1")})
+    for name, scores in result.get("parts", {}).items():
+        row.update({f"part:{name}.{k}": f"{v:.6f}" for k, v in scores.items()})
     return row
 
 

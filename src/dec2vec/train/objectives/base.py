@@ -107,11 +107,19 @@ class Objective:
         tokens = sum(int(f["attention_mask"].sum()) for group in chunks for f in group)
         device_type = self.device.type
 
+        slices = list(self.emb.recipe.embedding_parts(self.emb.hidden_size).values()) if self.stage.part_loss else []
+
         def fp32_loss(*reps: torch.Tensor) -> torch.Tensor:
             # under ``precision: bf16`` autocast would run the similarity matmuls in bf16 (3 significant
             # digits, visible as steps in the logged loss); the model ran in bf16, the loss does not
             with torch.autocast(device_type, enabled=False):
-                return loss_fn(*(r.float() for r in reps))
+                reps = tuple(r.float() for r in reps)
+                # each part alone first, so the named parts an objective logs are the whole embedding's
+                alone = [loss_fn(*(r[:, sl] for r in reps)) for sl in slices]  # each part (n, d) of (n, D)
+                total = loss_fn(*reps)
+                if alone:
+                    total = total + self.stage.part_loss * torch.stack(alone).mean()
+                return total
 
         if self.stage.chunk_size:
             return cached_backward(self.emb, chunks, fp32_loss, self.device), tokens
