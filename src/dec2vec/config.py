@@ -27,6 +27,13 @@ class EmbedderConfig:
     encoder_pooling: str | None = field(
         default=None, metadata={"help": "light encoder pooling: mean or cls; None = the encoder's native pooling"}
     )
+    encoder_long_texts: str = field(
+        default="cut",
+        metadata={
+            "help": "a text over the light encoder's limit: 'cut' there, or 'chunk': read in windows of the limit "
+            "whose pooled vectors are averaged, weighted by their tokens"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seeds the initialisation of untrained heads"})
     adapter: str | None = field(
         default=None, metadata={"help": "sub-folder with a LoRA adapter (peft) applied to the backbone at load"}
@@ -40,6 +47,8 @@ class EmbedderConfig:
         self.dtype = DTYPE_ALIASES.get(self.dtype, self.dtype)
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got '{self.dtype}'")
+        if self.encoder_long_texts not in ("cut", "chunk"):
+            raise ConfigError(f"encoder_long_texts must be cut or chunk, got '{self.encoder_long_texts}'")
         if self.encoder_pooling not in (None, "mean", "cls"):
             raise ConfigError(f"encoder_pooling must be mean or cls, got '{self.encoder_pooling}'")
 

@@ -71,11 +71,19 @@ class Embedder(EmbeddingModel):
         seed: int = 0,
         max_length: int = 512,
         quantize: str | None = None,
+        encoder_long_texts: str = "cut",
         **recipe_options: Any,
     ) -> Embedder:
         """An untrained embedder: ``recipe`` on ``backbone`` (and ``encoder`` for Causal2Vec)."""
         config = loading.recipe_config(
-            recipe, backbone, encoder, dtype=dtype, seed=seed, max_length=max_length, recipe_options=recipe_options
+            recipe,
+            backbone,
+            encoder,
+            dtype=dtype,
+            seed=seed,
+            max_length=max_length,
+            recipe_options=recipe_options,
+            encoder_long_texts=encoder_long_texts,
         )
         dev = pick_device(device)
         check_mode(quantize, dev, pick_dtype(config.dtype, dev))  # before a minute of loading

@@ -130,6 +130,7 @@ def recipe_config(
     seed: int,
     max_length: int,
     recipe_options: dict[str, Any],
+    encoder_long_texts: str = "cut",
 ) -> EmbedderConfig:
     """The config of an untrained ``recipe``; bad options fail here, before any weights load."""
     recipe_cls = get_recipe(recipe)
@@ -143,6 +144,7 @@ def recipe_config(
         max_length=max_length,
         seed=seed,
         dtype=dtype,
+        encoder_long_texts=encoder_long_texts,
     )
     recipe_cls.Options.from_dict(config.recipe_options)
     return config
@@ -201,6 +203,7 @@ def load_parts(
         enc = _load_encoder(encoder_ref, dt, config.encoder_max_length, config.encoder_pooling)
         config.encoder_pooling = enc.pooling
         config.encoder_max_length = enc.max_length
+        enc.long_texts = config.encoder_long_texts
     return Parts(model, tokenizer, enc, dev)
 
 

@@ -75,7 +75,8 @@ class EmbeddingModel(nn.Module):
         x = self.backbone.get_input_embeddings()(input_ids)  # (B, T, d)
         if self.recipe.contextual_token:
             assert self.encoder is not None
-            v = self.encoder(features["encoder_input_ids"], features["encoder_attention_mask"])  # (B, e)
+            owner = features.get("encoder_owner")  # (R,) when long texts are read in windows
+            v = self.encoder(features["encoder_input_ids"], features["encoder_attention_mask"], owner)  # (B, e)
             ctx = self.heads["projector"](v).to(x.dtype)  # (B, d): the Contextual token
             slot = nn.functional.one_hot(features["ctx_index"], input_ids.shape[1]).bool()  # (B, T)
             x = torch.where(slot[..., None], ctx[:, None, :], x)  # (B, T, d)

@@ -58,8 +58,9 @@ class Prepared:
     """A block of texts, tokenized once per tokenizer and cut to the limits."""
 
     tokens: TokenBlock  # the backbone's tokens of each text, template included
-    encoder_ids: list[list[int]] | None  # the light encoder's ids of each text; None without one
+    encoder_ids: list[list[int]] | None  # the light encoder's rows of ids; None without one
     truncated: list[int]  # block-local indices of the texts that were cut (either model)
+    encoder_bounds: np.ndarray | None = None  # (n+1,) text i's rows when the encoder reads windows; None: one each
 
     @property
     def layouts(self) -> list[Layout]:
@@ -113,7 +114,9 @@ class TextPipeline:
             block = block.replace(cut, TokenBlock.concat(cut_blocks))
         if self.encoder is None:
             return Prepared(block, None, cut)
-        rows, long = self.encoder.cut_once(texts)
+        rows, bounds, long = self.encoder.split(texts)
+        if bounds is not None:  # read whole, in windows: nothing of the text is lost to the encoder
+            return Prepared(block, rows, cut, bounds)
         if long and not truncate:
             i = long[0]
             raise TruncationError(
@@ -149,5 +152,5 @@ class TextPipeline:
         index = range(len(prepared.tokens)) if rows is None else rows
         feats = collate_block(prepared.tokens, index, self.tokenizer.pad_id, padding_side)
         if self.encoder is not None and prepared.encoder_ids is not None:
-            feats.update(self.encoder.pad([prepared.encoder_ids[i] for i in index]))
+            feats.update(self.encoder.pad_texts(prepared.encoder_ids, prepared.encoder_bounds, index))
         return feats

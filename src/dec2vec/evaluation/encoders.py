@@ -199,9 +199,7 @@ class MiniLMModel(TextModel):
             for s in range(0, len(order), 64):
                 idx = order[s : s + 64]
                 feats = self.encoder.tokenize([texts[i] for i in idx])
-                v = self.encoder(
-                    feats["encoder_input_ids"].to(self.device), feats["encoder_attention_mask"].to(self.device)
-                )
+                v = self.encoder.encode_features(feats)  # (b, e)
                 out[idx] = torch.nn.functional.normalize(v.float(), dim=-1).cpu().numpy()  # (b, 384)
         return out
 

@@ -209,6 +209,9 @@ def export_onnx(
         raise ConfigError(f"ONNX export needs a float32 CPU model, got {model.dtype} on {model.device}")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ConfigError(f"unknown quantization '{quantize}'; known: {', '.join(QUANTIZATIONS)}")
+    if getattr(model.encoder, "long_texts", "cut") != "cut":
+        # the graph takes one encoder row per text; averaging windows would need a second, ragged input
+        raise ConfigError("ONNX export of a model whose light encoder reads long texts in chunks is not supported")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a cut example (a small max_length) is still a fine example
         features = model.tokenize(EXAMPLE_TEXTS)  # CPU tensors: (B, T), (B,), (B, S)

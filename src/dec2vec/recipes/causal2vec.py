@@ -119,7 +119,7 @@ def fit_projector(emb: nn.Module, texts: list[str], ridge: float = 1e-3, batch_s
     for i in range(0, len(texts), batch_size):
         chunk = texts[i : i + batch_size]
         enc = emb.encoder.tokenize(chunk)
-        v = emb.encoder(enc["encoder_input_ids"].to(emb.device), enc["encoder_attention_mask"].to(emb.device))  # (b, e)
+        v = emb.encoder.encode_features(enc)  # (b, e)
         feats.append(act(first(v.to(first.weight.dtype))).double())  # (b, w)
         targets.append(mean_token_embeddings(emb, chunk).double())  # (b, d)
     emb.encoder.train(was_training)

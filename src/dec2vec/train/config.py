@@ -116,6 +116,13 @@ class StageConfig:
     teacher_max_length: int | None = field(
         default=None, metadata={"help": "distill: teacher token limit; None = the teacher's own (384 for mpnet)"}
     )
+    teacher_long_texts: str = field(
+        default="cut",
+        metadata={
+            "help": "distill: a text over the teacher's limit is cut there, or 'chunk': read in windows of the "
+            "limit whose vectors are averaged (token-weighted), so long passages are distilled whole"
+        },
+    )
     distill_kl: float = field(
         default=1.0, metadata={"help": "distill: weight of KL(teacher || student) of the in-batch similarity softmax"}
     )
@@ -169,6 +176,8 @@ class StageConfig:
         weights = (self.distill_kl, self.distill_mse, self.distill_nce)
         if min(weights) < 0:
             raise ConfigError(f"distill_kl, distill_mse, distill_nce must be >= 0 and not all 0, got {weights}")
+        if self.teacher_long_texts not in ("cut", "chunk"):
+            raise ConfigError(f"teacher_long_texts must be 'cut' or 'chunk', got '{self.teacher_long_texts}'")
         if self.part_loss < 0:
             raise ConfigError(f"part_loss must be >= 0, got {self.part_loss}")
         if not 0.0 <= self.soft_labels <= 1.0:
@@ -206,6 +215,9 @@ class ModelSpec:
     )
     recipe_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the recipe's options"})
     max_length: int = field(default=512, metadata={"help": "longest backbone input in tokens"})
+    encoder_long_texts: str = field(
+        default="cut", metadata={"help": "Causal2Vec: a text over the light encoder's limit is 'cut' or read in 'chunk's"}
+    )
     dtype: str = field(default="float32", metadata={"help": "weights dtype: float32 or bfloat16"})
 
 

@@ -48,6 +48,7 @@ class TeacherCache:
         teacher: str,
         *,
         max_length: int | None = None,
+        long_texts: str = "cut",
         shard_size: int = 1024,
         batch_size: int = 32,
         encode: Callable[[list[str]], np.ndarray] | None = None,
@@ -64,7 +65,9 @@ class TeacherCache:
         self.max_length, self.shard_size, self.batch_size = max_length, shard_size, batch_size
         self.digest = models.weights_digest(folder)
         base = root if root is not None else models.cache_home() / "teacher"
-        self.dir = base / f"{self.digest[:16]}-{max_length or 'native'}"
+        self.long_texts = long_texts  # a text over the teacher's limit: cut, or averaged over windows
+        suffix = "" if long_texts == "cut" else f"-{long_texts}"  # "cut" keeps the caches written before
+        self.dir = base / f"{self.digest[:16]}-{max_length or 'native'}{suffix}"
         self._encode = encode
         self._model: torch.nn.Module | None = None
         self._index: dict[bytes, tuple[int, int]] = {}  # key -> (block, row)
@@ -110,6 +113,7 @@ class TeacherCache:
 
             with torch.random.fork_rng(devices=[]):  # loading must not move the training RNG
                 self._model = load_encoder(str(self.folder), max_length=self.max_length or 1 << 20).eval()
+                self._model.long_texts = self.long_texts
         enc = self._model
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         out = np.empty((len(texts), enc.dim), dtype=np.float32)
@@ -117,7 +121,7 @@ class TeacherCache:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 feats = enc.tokenize([texts[i] for i in idx])
-                vec = enc(feats["encoder_input_ids"], feats["encoder_attention_mask"])  # (b, D)
+                vec = enc.encode_features(feats)  # (b, D)
                 out[idx] = vec.float().numpy()
         return out
 

@@ -63,6 +63,7 @@ def build_embedder(cfg: TrainConfig, device: torch.device) -> Embedder:
         dtype=m.dtype,
         seed=cfg.seed,
         max_length=m.max_length,
+        encoder_long_texts=m.encoder_long_texts,
         **kwargs,
         **m.recipe_options,
     )

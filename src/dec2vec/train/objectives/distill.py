@@ -60,7 +60,9 @@ class Distill(Objective):
         super().__init__(emb, stage, ctx, seed)
         from ..teacher import TeacherCache
 
-        self.teacher = TeacherCache(stage.teacher, max_length=stage.teacher_max_length)
+        self.teacher = TeacherCache(
+            stage.teacher, max_length=stage.teacher_max_length, long_texts=stage.teacher_long_texts
+        )
 
     def texts_of(self, records: list[Record], hard_negatives: int) -> list[str]:
         """Every text the teacher must embed for a batch of records."""
