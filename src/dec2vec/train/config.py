@@ -216,7 +216,7 @@ class ModelSpec:
     recipe_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the recipe's options"})
     max_length: int = field(default=512, metadata={"help": "longest backbone input in tokens"})
     encoder_long_texts: str = field(
-        default="cut", metadata={"help": "Causal2Vec: a text over the light encoder's limit is 'cut' or read in 'chunk's"}
+        default="cut", metadata={"help": "Causal2Vec: a text over the light encoder's limit: 'cut' or 'chunk'"}
     )
     dtype: str = field(default="float32", metadata={"help": "weights dtype: float32 or bfloat16"})
 
