@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "an array"}
+_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", str: "a string", dict: "an object", list: "an array"}
 
 
 def json_type(value: Any) -> str:
@@ -46,7 +46,7 @@ def check_texts(value: Any, field: str) -> Any:
             raise fail(field, f"{field} is empty or whitespace-only")
         return value
     if not isinstance(value, list):
-        raise fail(field, f"{field} must be a string or a list of strings, got {json_type(value)}")
+        raise fail(field, f"{field} must be a string, a list of strings or token ids, got {json_type(value)}")
     if not value:
         raise fail(field, f"{field} is an empty list: send at least one text")
     if token_id(value[0]):  # one token array: [1, 2, 3]
@@ -68,7 +68,10 @@ def check_texts(value: Any, field: str) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A received value as JSON (``true``, not Python's ``True``), cut to 40 characters."""
+    import json
+
+    text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
