@@ -49,7 +49,9 @@ def _decode(ids: list[int], param: str, tokenizer: Any) -> str:
     text = tokenizer.decode(ids, skip_special_tokens=True)
     if not text.strip():
         raise APIError(
-            400, f"{param}: the token ids decode to empty text (special tokens are dropped)", param=param,
+            400,
+            f"{param}: the token ids decode to empty text (special tokens are dropped)",
+            param=param,
             code="invalid_input",
         )
     return text
@@ -63,13 +65,13 @@ def instruction_for(prompts: dict[str, str], prompt_name: str | None, instructio
     if prompt_name is None:
         return instruction
     if instruction is not None:
-        raise APIError(
-            400, "send instruction or prompt_name, not both", param="prompt_name", code="invalid_value"
-        )
+        raise APIError(400, "send instruction or prompt_name, not both", param="prompt_name", code="invalid_value")
     if prompt_name not in prompts:
         known = f"known: {', '.join(sorted(prompts))}" if prompts else "this model has no saved prompts"
         raise APIError(
-            400, f"prompt_name '{prompt_name}' is not one of the model's prompts ({known})", param="prompt_name",
+            400,
+            f"prompt_name '{prompt_name}' is not one of the model's prompts ({known})",
+            param="prompt_name",
             code="invalid_value",
         )
     return prompts[prompt_name] or None

@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", str: "a string", dict: "an object", list: "an array"}
+_JSON_TYPES = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    dict: "an object",
+    list: "an array",
+}
 
 
 def json_type(value: Any) -> str:
