@@ -6,6 +6,7 @@ CLI (``dec2vec serve``) and the tests both use it, so what the tests check is wh
 """
 
 import asyncio
+import copy
 import dataclasses
 import platform
 import re
@@ -74,6 +75,9 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
     )
     started = int(time.time())
     prompts: dict[str, str] = dict(getattr(embedder, "prompts", {}))
+    # token-id inputs are decoded on the event loop; the batcher's thread owns the model's tokenizer
+    # (a fast tokenizer is not safe to drive from two threads), so the loop gets its own copy
+    id_tokenizer = copy.deepcopy(embedder.tokenizer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,7 +148,7 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
                 code="model_not_found",
             )
         check_dimensions(req.dimensions)
-        texts, single = request_texts(req.input, "input", embedder.tokenizer)
+        texts, single = request_texts(req.input, "input", id_tokenizer)
         instruction = instruction_for(prompts, req.prompt_name, req.instruction)
         truncate = s.truncate if req.truncate is None else req.truncate
         result = await run(texts, "input", single, instruction, truncate, big=400)
@@ -166,7 +170,7 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
     async def embed(req: EmbedRequest) -> Response:
         """Embed text(s), text-embeddings-inference style: a list of float lists."""
         check_dimensions(req.dimensions)
-        texts, single = request_texts(req.inputs, "inputs", embedder.tokenizer)
+        texts, single = request_texts(req.inputs, "inputs", id_tokenizer)
         instruction = instruction_for(prompts, req.prompt_name, req.instruction)
         truncate = s.truncate if req.truncate is None else req.truncate
         result = await run(texts, "inputs", single, instruction, truncate, big=413)
