@@ -21,7 +21,7 @@ from torch import nn
 
 from . import engine, loading, models
 from .config import EmbedderConfig
-from .device import pick_device, pick_dtype
+from .device import inference_dtype, pick_device, pick_dtype
 from .encoder import LightEncoder
 from .engine import ENCODE_CHUNK, EncodeOptions
 from .errors import ConfigError
@@ -57,6 +57,9 @@ class Embedder(EmbeddingModel):
         self.pipeline = TextPipeline(self.recipe, tokenizer, self.encoder, max_length)
         self._adapter_dir: Path | None = None
         self.quantization: Quantization | None = None  # set by quantize(): int8 layers can't be saved
+        # named instructions ("query" -> "Given a question, ..."; "document" -> ""): saved with the
+        # model for sentence-transformers' prompt_name and the server's TEI prompt_name
+        self.prompts: dict[str, str] = {}
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -110,9 +113,14 @@ class Embedder(EmbeddingModel):
     ) -> Embedder:
         """A saved dec2vec folder, a shipped model (`dec2vec.pretrained`), or a recipe name (untrained).
 
-        ``quantize="int8"`` (CPU, float32) quantizes the linear layers that keep their outputs
-        within a measured error (:mod:`dec2vec.quantize`); the rest stay float.
+        ``dtype=None`` takes the one default every entry point shares (the CLI, the server, the
+        index and this API): :func:`~dec2vec.device.inference_dtype`, i.e. bfloat16 on a CPU that
+        runs it natively, else the folder's saved dtype. Why one rule: vectors from two entry points
+        of the same model must be comparable. ``quantize="int8"`` (CPU, float32) quantizes the linear
+        layers that keep their outputs within a measured error (:mod:`dec2vec.quantize`); the rest
+        stay float.
         """
+        dtype = inference_dtype(dtype, quantize, device)
         where = loading.locate(name_or_path)
         if isinstance(where, str):  # a recipe name
             return cls.from_recipe(where, device=device, dtype=dtype or "auto", quantize=quantize)
@@ -124,6 +132,7 @@ class Embedder(EmbeddingModel):
             emb.backbone = loading.merge_adapter(emb.backbone, saved.adapter)
             emb.config.adapter = None  # merged: a re-save writes the merged backbone and no adapter
         loading.load_heads(emb.heads, saved, emb.device, emb.dtype)
+        emb.prompts = loading.read_prompts(saved.folder)
         if quantize:
             emb.quantize(quantize)
         return emb
@@ -159,6 +168,7 @@ class Embedder(EmbeddingModel):
             encoder=self.encoder,
             heads=self.heads,
             adapter_dir=self._adapter_dir,
+            prompts=self.prompts,
         )
 
     # ---- texts -> tensors -----------------------------------------------------------------------

@@ -143,6 +143,23 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     return dest
 
 
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """Where the description of an embeddings file goes: ``vecs.npy`` -> ``vecs.npy.meta.json``."""
+    return Path(f"{os.fspath(path)}.meta.json")
+
+
+def write_sidecar(path: str | os.PathLike[str], facts: dict[str, Any]) -> Path:
+    """Describe the embeddings file at ``path`` (model, dtype, dimension ...) beside it, atomically.
+
+    Why beside it, for every format alike: a .npy file has no room for it, and vectors made in
+    different precisions must not be mixed unknowingly (see :func:`dec2vec.device.precision_of`).
+    """
+    dest = sidecar_path(path)
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(facts, indent=2, default=str) + "\n", encoding="utf-8")
+    return dest
+
+
 def write_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, texts: list[str] | None = None) -> None:
     """Write (n, D) float32 embeddings as .npy, .jsonl (index, text, embedding) or .parquet, atomically."""
     n, dim = embeddings.shape

@@ -25,7 +25,7 @@ from .device import pick_device, pick_dtype
 from .encoder import LightEncoder, native_pooling
 from .errors import ModelNotFoundError
 from .recipes import get_recipe, recipe_names
-from .saving import HEADS_NAME
+from .saving import HEADS_NAME, ST_CONFIG_NAME, ST_MODULE_TYPE
 
 
 def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
@@ -99,12 +99,33 @@ def _not_an_embedder(name: str) -> str:
     )
 
 
+def st_saved_folder(folder: Path) -> Path | None:
+    """The dec2vec folder inside a folder that ``SentenceTransformer.save`` wrote, else None.
+
+    sentence-transformers saves each module in its own sub-folder (``0_Dec2VecModule/``, then
+    ``1_Normalize/``) and names them in ``modules.json``; the dec2vec module's sub-folder is a
+    complete dec2vec folder, so loading it gives the same model.
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for module in modules if isinstance(modules, list) else []:
+        if isinstance(module, dict) and module.get("type") == ST_MODULE_TYPE and module.get("path"):
+            inner = folder / str(module["path"])
+            if (inner / CONFIG_NAME).is_file():
+                return inner
+    return None
+
+
 def locate(name_or_path: str | os.PathLike[str]) -> Path | str:
     """A saved folder to load (local, shipped or downloaded), or the name of a recipe to build untrained."""
     ref = os.fspath(name_or_path)
     folder = Path(ref).expanduser()
     if (folder / CONFIG_NAME).is_file():
         return folder
+    if folder.is_dir() and (inner := st_saved_folder(folder)) is not None:
+        return inner
     if ref in pretrained.SHIPPED:
         return pretrained.path(ref)
     if ref in recipe_names():
@@ -176,6 +197,18 @@ def read_saved(folder: Path, dtype: str | None) -> SavedModel:
         enc_ref = str(folder / "encoder") if (folder / "encoder").is_dir() else config.encoder
     adapter = folder / config.adapter if config.adapter else None
     return SavedModel(folder, config, backbone_ref, enc_ref, adapter)
+
+
+def read_prompts(folder: Path) -> dict[str, str]:
+    """The folder's named instructions (``{"query": "Given a question, ..."}``), as sentence-transformers saves them.
+
+    An unreadable or missing file gives none: the prompts are a convenience, the model loads without them.
+    """
+    try:
+        prompts = json.loads((folder / ST_CONFIG_NAME).read_text()).get("prompts") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in prompts.items()} if isinstance(prompts, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,19 @@ ST_MODULE_TYPE = "dec2vec.integrations.sentence_transformers.Dec2VecModule"
 ST_NORMALIZE = {"idx": 1, "name": "1", "path": "", "type": "sentence_transformers.models.Normalize"}
 
 
-def write_st_files(folder: Path) -> None:
-    """``modules.json`` (the dec2vec module, then Normalize: unit rows, as ``encode``) and its config."""
+ST_CONFIG_NAME = "config_sentence_transformers.json"
+
+
+def write_st_files(folder: Path, prompts: dict[str, str] | None = None) -> None:
+    """``modules.json`` (the dec2vec module, then Normalize: unit rows, as ``encode``) and its config.
+
+    ``prompts`` (name -> instruction, e.g. ``query``) go where sentence-transformers reads them
+    (``encode(prompt_name=...)``); the server's ``prompt_name`` and ``Embedder.prompts`` read them too.
+    """
     modules = [{"idx": 0, "name": "0", "path": "", "type": ST_MODULE_TYPE}, ST_NORMALIZE]
     (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
-    st_config = {"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}
-    (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=2) + "\n")
+    st_config = {"prompts": dict(prompts or {}), "default_prompt_name": None, "similarity_fn_name": "cosine"}
+    (folder / ST_CONFIG_NAME).write_text(json.dumps(st_config, indent=2) + "\n")
 
 
 def save_folder(
@@ -47,6 +54,7 @@ def save_folder(
     encoder: LightEncoder | None,
     heads: nn.ModuleDict,
     adapter_dir: Path | None = None,
+    prompts: dict[str, str] | None = None,
 ) -> None:
     """Write a self-contained folder: ``dec2vec.json``, backbone, encoder, heads, adapter, ST files.
 
@@ -69,4 +77,4 @@ def save_folder(
         if len(heads):
             state = {k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}
             save_file(state, tmp / HEADS_NAME)
-        write_st_files(tmp)
+        write_st_files(tmp, prompts)

@@ -18,6 +18,12 @@ def default():
 
 
 @pytest.fixture(scope="module")
+def at_defaults():
+    """The default model as the API loads it with no flags: the dtype every entry point defaults to."""
+    return Embedder.from_pretrained(pretrained.DEFAULT_MODEL, device="cpu")
+
+
+@pytest.fixture(scope="module")
 def reference():
     return json.loads((pretrained.path(pretrained.DEFAULT_MODEL) / "reference.json").read_text())
 
@@ -60,7 +66,7 @@ def test_cli_embed_uses_the_default_model(default):
     assert float(vec @ default.encode(["Penguins cannot fly."])[0]) > 0.99  # and close to float32's
 
 
-def test_sentence_transformers_gives_the_same_unit_vectors(default):
+def test_sentence_transformers_gives_the_same_unit_vectors(at_defaults):
     """Loaded with SentenceTransformer the default model gave unnormalised rows (norms 37-70, issue 18)."""
     from sentence_transformers import SentenceTransformer
 
@@ -68,7 +74,37 @@ def test_sentence_transformers_gives_the_same_unit_vectors(default):
     texts = ["Penguins cannot fly.", "The Eiffel Tower is in Paris."]
     got = st.encode(texts)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(got, default.encode(texts), atol=1e-4)
+    np.testing.assert_allclose(got, at_defaults.encode(texts), atol=1e-4)
+    query = st.encode(texts[:1], prompt_name="query")  # the shipped prompts: the model card's instruction
+    want = at_defaults.encode(texts[:1], instruction=at_defaults.prompts["query"])
+    np.testing.assert_allclose(query, want, atol=1e-4)
+
+
+def test_server_cli_and_api_agree_at_default_flags(at_defaults, capsys):
+    """docs/SERVING.md's claim as stated: with no flags anywhere, the same vectors (issue 28)."""
+    import openai
+
+    from dec2vec.cli import main
+    from dec2vec.search.embedders import load_embedder
+    from dec2vec.serving.app import create_app
+    from dec2vec.serving.server import BackgroundServer
+
+    texts = [*_demo_module().CORPUS[:4], "Penguins cannot fly."]
+    want = at_defaults.encode(texts)
+
+    def cos(a):
+        a = np.asarray(a, dtype=np.float64)
+        return float(((a * want).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(want, axis=1)).min())
+
+    assert main(["embed", "--json", *texts]) == 0
+    assert cos(json.loads(capsys.readouterr().out)) >= 0.9999
+    from dec2vec.serving.settings import ServerSettings
+
+    app = create_app(load_embedder(pretrained.DEFAULT_MODEL), ServerSettings(served_name=pretrained.DEFAULT_MODEL))
+    with BackgroundServer(app) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=300)
+        served = client.embeddings.create(model=pretrained.DEFAULT_MODEL, input=texts)
+    assert cos([d.embedding for d in served.data]) >= 0.9999
 
 
 def _demo_module():

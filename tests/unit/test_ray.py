@@ -28,9 +28,8 @@ TEXTS = [f"{s} {w}" for w in ("one", "two", "three", "four") for s in SENTENCES]
 def saved(tiny_backbone, tmp_path_factory):
     """A saved tiny `mean` embedder: actors load it by path, as they would a real one."""
     folder = tmp_path_factory.mktemp("ray-model") / "mean"
-    emb = Embedder.from_recipe("mean", backbone=tiny_backbone, device="cpu")
-    emb.save_pretrained(folder)
-    return folder, emb
+    Embedder.from_recipe("mean", backbone=tiny_backbone, device="cpu").save_pretrained(folder)
+    return folder, Embedder.from_pretrained(folder, device="cpu")  # the API's default load: the actors' too
 
 
 @pytest.fixture(scope="module")

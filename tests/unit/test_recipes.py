@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dec2vec import Embedder, TruncationWarning, get_recipe, recipe_names
+from dec2vec.device import inference_dtype
 from dec2vec.recipes.base import RecipeOptions
 
 from ..conftest import SENTENCES
@@ -65,9 +66,12 @@ def test_output_order_is_input_order(embedder):
 
 def test_save_load_identical(embedder, tmp_path):
     embedder.save_pretrained(tmp_path / "m")
-    loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    # in the dtype it was built in ("auto": float32 on CPU); with none asked, the inference default applies
+    loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu", dtype=embedder.config.dtype)
     assert loaded.config.to_dict() == embedder.config.to_dict()
     np.testing.assert_array_equal(loaded.encode(SENTENCES), embedder.encode(SENTENCES))
+    default = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    assert str(default.dtype) == f"torch.{inference_dtype(None, None, 'cpu') or 'float32'}"
     assert not list((tmp_path / "m").rglob("*.bin")) and not list((tmp_path / "m").rglob("*.pt"))  # no pickle
 
 
@@ -75,14 +79,15 @@ def test_sentence_transformers_load(embedder, tmp_path):
     st = pytest.importorskip("sentence_transformers")
     embedder.save_pretrained(tmp_path / "m")
     model = st.SentenceTransformer(str(tmp_path / "m"), trust_remote_code=True, device="cpu")
-    ours = embedder.encode(SENTENCES)
+    api = Embedder.from_pretrained(tmp_path / "m", device="cpu")  # the same default dtype as sentence-transformers'
+    ours = api.encode(SENTENCES)
     theirs = model.encode(SENTENCES, convert_to_numpy=True)
     assert theirs.shape == ours.shape
     # the same vectors, not only the same directions: unit length, as encode gives (issue 18)
     np.testing.assert_allclose(np.linalg.norm(theirs, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(theirs, ours, atol=1e-5)
     assert model.get_embedding_dimension() == embedder.embedding_dim
-    q_ours = embedder.encode(SENTENCES[:2], instruction="find the animal")
+    q_ours = api.encode(SENTENCES[:2], instruction="find the animal")
     q_theirs = model.encode(SENTENCES[:2], prompt="find the animal")
     np.testing.assert_allclose(q_theirs, q_ours, atol=1e-5)
 
@@ -169,7 +174,7 @@ def test_format_1_causal2vec_folder_loads_as_it_was_trained(tmp_path, tiny_backb
     del cfg["recipe_options"]["bos_first"]
     cfg["format_version"] = 1
     (tmp_path / "m" / "dec2vec.json").write_text(json.dumps(cfg))
-    old = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    old = Embedder.from_pretrained(tmp_path / "m", device="cpu", dtype="auto")  # as emb was built
     assert old.recipe.options.bos_first is False
     np.testing.assert_array_equal(old.encode(SENTENCES[:2]), emb.encode(SENTENCES[:2]))
     cfg["format_version"] = 2  # the same file in today's format means today's default
@@ -243,7 +248,7 @@ def test_encoder_native_pooling_and_limit_survive_save(tiny_backbone, tmp_path):
     with pytest.warns(TruncationWarning):
         ref = emb.encode(texts)
     emb.save_pretrained(tmp_path / "m")
-    loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu")
+    loaded = Embedder.from_pretrained(tmp_path / "m", device="cpu", dtype="auto")  # as emb was built
     assert loaded.encoder.pooling == "cls" and loaded.encoder.max_length == 8
     with pytest.warns(TruncationWarning):
         np.testing.assert_array_equal(loaded.encode(texts), ref)

@@ -55,11 +55,12 @@ def build(path, embedder) -> Index:
 
 
 def make_legacy(path, weights: str) -> None:
-    """Rewrite the index description as a dec2vec before ``weights_rule`` wrote it."""
+    """Rewrite the index description as a dec2vec before ``weights_rule`` (and ``precision``) wrote it."""
     store = Store(path, create=False)
     meta = store.read_meta()
     model = {k: v for k, v in meta["model"].items() if k != "weights_rule"}
-    store.write_meta({**{k: v for k, v in meta.items() if k != "format"}, "model": {**model, "weights": weights}})
+    kept = {k: v for k, v in meta.items() if k not in ("format", "precision")}
+    store.write_meta({**kept, "model": {**model, "weights": weights}})
 
 
 def test_an_index_built_with_the_sampled_fingerprint_still_opens_with_its_model(emb, tiny_backbone, tmp_path):
@@ -75,12 +76,27 @@ def test_an_index_built_with_the_sampled_fingerprint_still_opens_with_its_model(
     assert Store(db, create=False).read_meta()["model"]["weights_rule"] == WEIGHTS_RULE
 
 
-def test_a_current_index_refuses_changed_weights_and_accepts_bfloat16(emb, tiny_backbone, tmp_path):
+def test_a_current_index_refuses_changed_weights_and_another_precision(emb, tiny_backbone, tmp_path):
     db = tmp_path / "db"
     build(db, emb)
     with pytest.raises(InputError, match=r"different: weights"):
         Index(db, changed(tiny_backbone))
-    assert Index(db, Embedder.from_recipe("mean", tiny_backbone, device="cpu", dtype="bfloat16")).search("cat", k=1)
+    with pytest.raises(InputError, match=r"embedded in float32, but this model runs in bfloat16"):
+        Index(db, Embedder.from_recipe("mean", tiny_backbone, device="cpu", dtype="bfloat16"))
+    assert Store(db, create=False).read_meta()["precision"] == {"dtype": "float32", "quantize": None}
+
+
+def test_an_index_opens_its_model_in_the_precision_it_was_built_in(emb, tmp_path):
+    emb.save_pretrained(tmp_path / "model")
+    built = Embedder.from_pretrained(tmp_path / "model", device="cpu", dtype="float32")
+    index = build(tmp_path / "db", built)
+    index.model_ref = str(tmp_path / "model")
+    index.build([tmp_path / "rows.jsonl"])  # records model_ref
+    reopened = Index.open(tmp_path / "db")  # no dtype asked: the index's, whatever the inference default
+    assert reopened.embedder.dtype == torch.float32
+    assert reopened.search("a star", k=1)[0].text == "a star in the sky"
+    with pytest.raises(InputError, match=r"embedded in float32, but this model runs in bfloat16"):
+        Index.open(tmp_path / "db", dtype="bfloat16")
 
 
 def test_an_unknown_rule_is_refused_by_name(emb):

@@ -176,7 +176,9 @@ def test_model_mismatch_is_refused(emb, tiny_backbone, tmp_path):
     with pytest.raises(InputError, match=r"different: weights"):
         Index(tmp_path / "db", changed)
     same = Embedder.from_recipe("mean", tiny_backbone, device="cpu", dtype="bfloat16")
-    assert Index(tmp_path / "db", same).search("a star", k=1)  # the same weights in bfloat16 are accepted
+    # the same weights, but vectors of another precision: refused, naming the flag that loads it as built
+    with pytest.raises(InputError, match=r"embedded in float32, but this model runs in bfloat16.*--dtype float32"):
+        Index(tmp_path / "db", same)
 
 
 def test_errors(emb, tmp_path):

@@ -117,6 +117,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             print(f"warning: {w.message}", file=sys.stderr)
     if args.output:
         write_embeddings(args.output, vectors, texts if args.output.endswith((".jsonl", ".parquet")) else None)
+        _describe_output(args, emb, vectors.shape[1])
         print(f"wrote {len(texts)} embeddings of dimension {vectors.shape[1]} to {args.output}", file=sys.stderr)
     if args.json or not args.output:
         print(json.dumps(vectors.tolist()))
@@ -155,8 +156,27 @@ def _embed_file(args: argparse.Namespace) -> int:
     if cut:
         first = f"{args.input}:{line_of(args.input, cut[0], args.field)}"
         print(f"warning: {len(cut)} text(s) were truncated to the model's limit (first: {first})", file=sys.stderr)
+    _describe_output(args, emb, emb.embedding_dim)
     print(f"wrote {n} embeddings of dimension {emb.embedding_dim} to {args.output}", file=sys.stderr)
     return 0
+
+
+def _describe_output(args: argparse.Namespace, emb, dim: int) -> None:  # emb: Embedder | SentenceEncoder
+    """``OUTPUT.meta.json``: which model, in which precision, made the vectors (see ``io.write_sidecar``)."""
+    from .. import __version__
+    from ..device import precision_of
+    from ..io import write_sidecar
+
+    facts = {
+        "model": args.model,
+        **precision_of(emb),
+        "device": str(emb.device),
+        "embedding_dim": dim,
+        "normalized": not args.no_normalize,
+        "instruction": args.instruction,
+        "dec2vec": __version__,
+    }
+    write_sidecar(args.output, facts)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -159,6 +159,9 @@ def spec_of(model: Any, inputs: list[str], *, source: str, quantize: str | None,
         "recipe_options": model.config.recipe_options,
         "attention": "bidirectional" if model.recipe.bidirectional else "causal",
         "pooling": model.recipe.pooling,
+        # the weights' and compute precision of the graph (always float32 here): its vectors are those
+        # of Embedder.from_pretrained(source, dtype="float32"), not of a bfloat16 default load
+        "precision": {"dtype": str(model.dtype).removeprefix("torch."), "quantize": quantize},
         "max_length": model.max_length,
         "encoder_max_length": encoder.max_length if encoder is not None else None,
         "tokens": {"bos_id": tt.bos_id, "eos_id": tt.eos_id, "pad_id": tt.pad_id, "bos_first": model.recipe.bos_first},

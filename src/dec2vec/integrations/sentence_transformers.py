@@ -39,7 +39,8 @@ class Dec2VecModule(nn.Module):
         return self.embedder.tokenize(texts)
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        features["sentence_embedding"] = self.embedder(features)
+        # float32 like encode's output: in a bfloat16 model, Normalize would otherwise leave norms off by ~0.4%
+        features["sentence_embedding"] = self.embedder(features).float()  # (B, D)
         return features
 
     def get_embedding_dimension(self) -> int:

@@ -17,7 +17,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..device import inference_dtype
 from ..embedder import Embedder
 from ..errors import InputError, TruncationError
 from ..inputs import Layout
@@ -44,6 +43,7 @@ class EncoderEmbedder(SentenceEncoder):
     def __init__(self, name: str, encoder: Any) -> None:
         super().__init__(name, encoder)
         self.config = EncoderConfig(backbone=name)
+        self.prompts: dict[str, str] = {}  # an encoder takes no instruction, so it has no named ones
 
     @property
     def max_length(self) -> int:
@@ -95,13 +95,12 @@ def load_embedder(
     """A registry encoder by name (``all-minilm-l6-v2``), else whatever ``Embedder.from_pretrained`` loads.
 
     A dec2vec model with no dtype asked for loads in :func:`~dec2vec.device.inference_dtype`'s
-    choice (bfloat16 on CPUs that run it natively).
+    choice (bfloat16 on CPUs that run it natively), as ``Embedder.from_pretrained`` does.
     """
     if is_sentence_encoder(model):
         if quantize:
             raise InputError(f"--quantize applies to dec2vec models, not to the registry encoder '{model}'")
         return EncoderEmbedder.from_registry(os.fspath(model), device=device, dtype=dtype)
-    dtype = inference_dtype(dtype, quantize, device)
     return Embedder.from_pretrained(model, device=device, dtype=dtype, quantize=quantize)
 
 

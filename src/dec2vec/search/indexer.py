@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import precision_of
 from ..errors import InputError
 from .build import BuildReport, BuildRun, Progress
 from .chunking import ChunkSpec, Unit
@@ -60,6 +61,31 @@ def _model_ref(model: str | os.PathLike[str]) -> str:
     return str(p.resolve()) if p.exists() else os.fspath(model)
 
 
+def index_dtype(meta: Mapping[str, Any] | None) -> str | None:
+    """The dtype an index's vectors were made in; None for an index built before it was recorded."""
+    precision = (meta or {}).get("precision") or {}
+    return None if precision.get("quantize") else precision.get("dtype")
+
+
+def check_same_precision(stored: Mapping[str, Any] | None, current: Mapping[str, Any], where: str) -> None:
+    """An InputError when the model runs in another precision than the one the index's vectors were made in.
+
+    An index from before precisions were recorded (``stored`` None) is taken as it is.
+    """
+    if stored is None or dict(stored) == dict(current):
+        return
+
+    def show(p: Mapping[str, Any]) -> str:
+        return f"{p.get('dtype')}" + (f" with {p['quantize']} quantization" if p.get("quantize") else "")
+
+    flags = f"--dtype {stored.get('dtype')}" + (f" --quantize {stored['quantize']}" if stored.get("quantize") else "")
+    raise InputError(
+        f"the index at {where} was embedded in {show(stored)}, but this model runs in {show(current)}; vectors of "
+        f"two precisions are not mixed. Load the model as the index was built ({flags}; from the CLI, leaving "
+        "--dtype out does that), or build a new index with --db elsewhere"
+    )
+
+
 class Index:
     """A persistent LanceDB index of chunked documents, embedded and searched with one model.
 
@@ -79,9 +105,11 @@ class Index:
         self.embedder = embedder
         self.model_ref = model_ref
         self.identity = model_identity(embedder)
+        self.precision = precision_of(embedder)
         self.meta = self.store.read_meta()
         if self.meta is not None:
             check_same_model(self.meta["model"], self.identity, str(self.store.path))
+            check_same_precision(self.meta.get("precision"), self.precision, str(self.store.path))
             if self.model_ref is None:
                 self.model_ref = self.meta.get("model_ref")
         self.ann_min_rows = ANN_MIN_ROWS
@@ -96,12 +124,14 @@ class Index:
         device: str | None = None,
         dtype: str | None = None,
     ) -> Index:
-        """An existing index with its own model (or ``model``, which must be the same one)."""
+        """An existing index with its own model (or ``model``, which must be the same one), in the
+        precision the index was built in unless ``dtype`` says otherwise (which is then refused)."""
         meta = Store(path, create=False).read_meta()
         assert meta is not None
         ref = _model_ref(model) if model is not None else meta.get("model_ref")
         if ref is None:
             raise InputError(f"the index at {path} was built with an in-memory model; pass the model to use")
+        dtype = dtype or index_dtype(meta)
         return cls(path, load_embedder(ref, device=device, dtype=dtype), model_ref=ref, create=False)
 
     @property
@@ -178,7 +208,12 @@ class Index:
         docs_by_path = dict(documents) if documents is not None else read_inputs(inputs, text_field)
         report = BuildReport(files=len(docs_by_path), documents=sum(len(d) for d in docs_by_path.values()))
         with self.store.lock():
-            meta = {"model": self.identity, "model_ref": self.model_ref, "chunking": spec.to_dict()}
+            meta = {
+                "model": self.identity,
+                "model_ref": self.model_ref,
+                "chunking": spec.to_dict(),
+                "precision": self.precision,
+            }
             if self.meta is None or any(self.meta.get(k) != v for k, v in meta.items()):
                 self.store.write_meta(meta)
                 self.meta = self.store.read_meta()

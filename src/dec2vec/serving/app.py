@@ -1,4 +1,4 @@
-"""The FastAPI app: OpenAI ``/v1/embeddings``, TEI ``/embed``, ``/health``, ``/info``, ``/metrics``.
+"""The FastAPI app: OpenAI ``/v1/embeddings`` and ``/v1/models``, TEI ``/embed``, ``/health``, ``/info``, ``/metrics``.
 
 ``create_app(embedder, settings)`` builds it around a loaded :class:`~dec2vec.Embedder` or a
 registry encoder (:class:`~dec2vec.search.embedders.EncoderEmbedder`, e.g. all-MiniLM-L6-v2); the
@@ -6,6 +6,7 @@ CLI (``dec2vec serve``) and the tests both use it, so what the tests check is wh
 """
 
 import asyncio
+import copy
 import dataclasses
 import platform
 import re
@@ -24,13 +25,14 @@ from ..errors import ConfigError, InputError, TruncationError
 from ..search.embedders import TextEmbedder, is_encoder_only
 from .batcher import Batcher, Overloaded, Result, Stopped
 from .errors import APIError, install_handlers
+from .inputs import instruction_for, request_texts, vocab_size
 from .metrics import Metrics
 from .middleware import AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware
 from .schemas import EmbeddingRequest, EmbeddingResponse, EmbedRequest, ErrorBody, Health, ModelCard, ModelList
 from .settings import ServerSettings, default_batch_tokens
 from .vectors import shape_vectors, to_base64
 
-ROUTES = frozenset({"/v1/embeddings", "/embed", "/health", "/info", "/metrics", "/v1/models"})
+ROUTES = frozenset({"/v1/embeddings", "/embed", "/health", "/info", "/metrics", "/v1/models"})  # metric labels
 _ERRORS = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
@@ -72,6 +74,10 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
         embedder, batch_tokens=s.batch_tokens, wait_s=s.batch_wait_ms / 1000, max_queue=s.max_queue, metrics=metrics
     )
     started = int(time.time())
+    prompts: dict[str, str] = dict(getattr(embedder, "prompts", {}))
+    # token-id inputs are decoded on the event loop; the batcher's thread owns the model's tokenizer
+    # (a fast tokenizer is not safe to drive from two threads), so the loop gets its own copy
+    id_tokenizer = copy.deepcopy(embedder.tokenizer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,9 +148,10 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
                 code="model_not_found",
             )
         check_dimensions(req.dimensions)
-        texts = [req.input] if isinstance(req.input, str) else req.input
+        texts, single = request_texts(req.input, "input", id_tokenizer)
+        instruction = instruction_for(prompts, req.prompt_name, req.instruction)
         truncate = s.truncate if req.truncate is None else req.truncate
-        result = await run(texts, "input", isinstance(req.input, str), req.instruction, truncate, big=400)
+        result = await run(texts, "input", single, instruction, truncate, big=400)
         vectors = shape_vectors(result.vectors, req.dimensions, normalize=True)  # (n, k)
         b64 = req.encoding_format == "base64"
         data = [
@@ -163,9 +170,10 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
     async def embed(req: EmbedRequest) -> Response:
         """Embed text(s), text-embeddings-inference style: a list of float lists."""
         check_dimensions(req.dimensions)
-        texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
+        texts, single = request_texts(req.inputs, "inputs", id_tokenizer)
+        instruction = instruction_for(prompts, req.prompt_name, req.instruction)
         truncate = s.truncate if req.truncate is None else req.truncate
-        result = await run(texts, "inputs", isinstance(req.inputs, str), req.instruction, truncate, big=413)
+        result = await run(texts, "inputs", single, instruction, truncate, big=413)
         vectors = shape_vectors(result.vectors, req.dimensions, normalize=req.normalize)
         return JSONResponse(vectors.tolist(), headers=headers(result))
 
@@ -180,6 +188,18 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
     async def models() -> ModelList:
         """The one served model, OpenAI style."""
         return ModelList(data=[ModelCard(id=s.served_name, created=started)])
+
+    @app.get("/v1/models/{model_id:path}", response_model=ModelCard, responses=_ERRORS, tags=["OpenAI"])
+    async def model(model_id: str) -> ModelCard:
+        """The served model, OpenAI style (``client.models.retrieve``); 404 for any other id."""
+        if model_id != s.served_name:
+            raise APIError(
+                404,
+                f"model '{model_id}' is not served here; this server serves '{s.served_name}' (GET /v1/models)",
+                param="model",
+                code="model_not_found",
+            )
+        return ModelCard(id=s.served_name, created=started)
 
     @app.get("/info", responses={401: _ERRORS[401]}, tags=["ops"])
     async def info() -> dict[str, Any]:
@@ -214,6 +234,8 @@ def server_info(embedder: TextEmbedder, s: ServerSettings) -> dict[str, Any]:
         "max_length": embedder.max_length,
         "device": str(embedder.device),
         "dtype": str(embedder.dtype).removeprefix("torch."),
+        "vocab_size": vocab_size(embedder.tokenizer),
+        "prompts": dict(getattr(embedder, "prompts", {})),
         "quantize": q.mode if (q := getattr(embedder, "quantization", None)) else None,
         "limits": s.public(),
         "versions": {
