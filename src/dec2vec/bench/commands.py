@@ -7,7 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..argtypes import device
+from ..errors import InputError, ModelNotFoundError
 
 QUICK = {"n": 32, "sweep_n": 4, "warmup": 4, "sweep": [32, 128], "st_recipes": ["mean"]}
 
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--sweep-recipes", nargs="*", default=["mean"], metavar="RECIPE")
     b.add_argument("--backbone", default=None, help="backbone name or folder (default: the default backbone)")
     b.add_argument("--encoder", default=None, help="Causal2Vec light encoder (default: all-MiniLM-L6-v2)")
-    b.add_argument("--device", default=None)
+    b.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     b.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     b.add_argument("--max-tokens", type=int, default=None, help="token budget per batch (default: per device)")
     pk = b.add_mutually_exclusive_group()
@@ -65,6 +66,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=cmd_bench)
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """--out, --write-texts, --texts, --backbone and --encoder, checked before anything is measured."""
+    from .. import models
+    from ..io import check_writable, count_texts
+
+    if args.out:
+        check_writable(args.out, "--out", folder=True)
+    if args.write_texts:
+        check_writable(args.write_texts, "--write-texts")
+    if args.texts:
+        count_texts(args.texts)  # exists, and every line is a text
+    for flag, ref in (("--backbone", args.backbone), ("--encoder", args.encoder)):
+        if ref is not None:
+            try:
+                models.resolve(ref)
+            except ModelNotFoundError as e:
+                raise InputError(f"{flag}: {e}") from None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
@@ -76,6 +96,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     device = pick_device(args.device)
+    _check_paths(args)  # the results are written last: a bad path fails now, not after the timings
     quick = QUICK if args.quick else {}
     n = args.n or quick.get("n") or (20000 if device.type == "cuda" else 1000)
     if args.write_texts:
