@@ -98,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:
-        message = explain(e)  # None: not on the list of expected failures, so a bug: traceback
+        message = explain(
+            e, getattr(args, "db", None)
+        )  # None: not on the list of expected failures, so a bug: traceback
         if message is None or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
         # one line, always: some messages quote another library's (a YAML parser's spans several lines)

@@ -112,12 +112,13 @@ def _raised_in(e: BaseException, packages: tuple[str, ...]) -> str | None:
     return next((p for p in packages if p in parts), None)
 
 
-def explain(e: BaseException) -> str | None:
+def explain(e: BaseException, where: str | None = None) -> str | None:
     """The one-line message for an expected failure, or None for a bug (which keeps its traceback).
 
     Why a list: the CLI must not hide a genuine bug behind a polite line, so only the failures a
     user's environment or data cause are translated: dec2vec's own errors, operating-system faults,
     damaged model files, malformed JSON/YAML/UTF-8, and the index libraries' data errors.
+    ``where``: the index folder the command works on, named in an index library's message.
     """
     import json
 
@@ -136,7 +137,9 @@ def explain(e: BaseException) -> str | None:
         isinstance(e, (OSError, RuntimeError)) or _is_instance_of(e, "pyarrow", "ArrowException")
     ):
         fault = _os_fault(e) if isinstance(e, OSError) else None
-        return f"{library} failed: {fault or e}"
+        text = (fault or str(e)).split(", /rustc/")[0].split(", /root/.cargo/")[0]  # no Rust source paths
+        on = f" on the index at {where} (damaged, or the disk is full?)" if where else ""
+        return f"{library} failed{on}: {text}"
     if isinstance(e, OSError):
         return _os_fault(e)
     if isinstance(e, RuntimeError) and _raised_in(e, ("torch",)) and "write failed" in str(e):

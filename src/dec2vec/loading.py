@@ -136,6 +136,14 @@ def locate(name_or_path: str | os.PathLike[str]) -> Path | str:
     )
 
 
+def check_model(name_or_path: str | os.PathLike[str]) -> Path | str:
+    """:func:`locate`, and a saved folder's ``dec2vec.json`` read: a damaged one fails before any work."""
+    where = locate(name_or_path)
+    if isinstance(where, Path):
+        EmbedderConfig.load(where)
+    return where
+
+
 def recipe_config(
     recipe: str,
     backbone: str | os.PathLike[str],
@@ -253,6 +261,6 @@ def load_heads(heads: nn.ModuleDict, saved: SavedModel, device: torch.device, dt
     try:
         heads.load_state_dict(state, strict=True)
     except RuntimeError as e:  # missing, unexpected or mis-shaped tensors: not this recipe's heads
-        first = str(e).splitlines()[0]
-        raise ModelNotFoundError(f"{heads_file}: does not hold this recipe's heads ({first})") from e
+        why = " ".join(str(e).split())[:300]
+        raise ModelNotFoundError(f"{heads_file}: does not hold this recipe's heads ({why})") from e
     heads.to(dtype=dtype)

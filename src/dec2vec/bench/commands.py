@@ -69,12 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check_paths(args: argparse.Namespace) -> None:
     """--out, --write-texts, --texts, --backbone and --encoder, checked before anything is measured."""
     from .. import models
-    from ..io import check_writable, count_texts
+    from ..io import check_not_an_input, check_writable, count_texts
 
     if args.out:
         check_writable(args.out, "--out", folder=True)
     if args.write_texts:
         check_writable(args.write_texts, "--write-texts")
+        check_not_an_input(args.write_texts, [args.texts], "--write-texts")
     if args.texts:
         count_texts(args.texts)  # exists, and every line is a text
     for flag, ref in (("--backbone", args.backbone), ("--encoder", args.encoder)):

@@ -75,8 +75,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..embedder import Embedder
-    from ..io import check_writable
-    from ..loading import locate
+    from ..io import check_not_an_input, check_writable
+    from ..loading import check_model
     from ..train.config import load_config
     from ..train.validate import paired_mrr_difference, valid_sources, validate, write_report
 
@@ -84,9 +84,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     valid_sources(cfg)  # the held-out files exist
     refs = [ref.partition("=")[::2] if "=" in ref else (ref, ref) for ref in args.models]
     for _, model in refs:  # every model name, before the first is scored
-        locate(model)
+        check_model(model)
     if args.out:
         check_writable(args.out, "--out")  # the report is written last: fail now, not after the scoring
+        check_not_an_input(args.out, [args.config], "--out")
     results = {}
     for name, model in refs:
         emb = Embedder.from_pretrained(model, device=args.device)

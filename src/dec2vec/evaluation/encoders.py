@@ -230,14 +230,14 @@ def check_spec(spec: str) -> None:
 
     Baselines that are not installed are left to ``load_model`` (the report skips them).
     """
-    from ..loading import locate
+    from ..loading import check_model
 
     _, _, ref = spec.partition("=") if "=" in spec else ("", "", spec)
     if ref == LSA or ref in SENTENCE_ENCODERS:
         return
     if not ref:
         raise InputError(f"model '{spec}': empty reference")
-    locate(ref)
+    check_model(ref)
 
 
 def load_model(

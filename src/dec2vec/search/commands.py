@@ -116,7 +116,11 @@ def _build(args: argparse.Namespace) -> int:
     documents = read_inputs(inputs, args.field)  # a bad file or line fails here, before the model loads
     index = _open_index(args, create=True)
     spec = index.chunk_spec(args.chunk_size, args.overlap, args.unit)
-    _err(f"indexing into {index.path} with {index.model_ref} (chunks: {spec.size} {spec.unit}, overlap {spec.overlap})")
+    if not args.quiet:
+        _err(
+            f"indexing into {index.path} with {index.model_ref} (chunks: {spec.size} {spec.unit}, "
+            f"overlap {spec.overlap})"
+        )
     report = index.build(
         inputs,
         documents=documents,
