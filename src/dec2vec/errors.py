@@ -131,6 +131,8 @@ def explain(e: BaseException, where: str | None = None) -> str | None:
     if _is_instance_of(e, "yaml", "YAMLError"):
         return f"malformed YAML ({e})"
     if _is_instance_of(e, "safetensors", "SafetensorError"):
+        if "serializ" in str(e).lower() and "deserializ" not in str(e).lower():  # a write: the disk, not the file
+            return f"writing a weights file failed; is the disk full? ({e})"
         return f"a model file is damaged or truncated ({e}); copy or save the model again"
     library = _raised_in(e, _DATA_LIBRARIES)
     if library is not None and (

@@ -121,6 +121,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     va.add_argument("config", help="YAML training config; its contrastive sources' NAME.valid.jsonl are read")
     va.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL", help="saved folders or names")
     va.add_argument("--n", type=positive_int, default=100, help="pairs per source (default: 100)")
-    va.add_argument("--out", default=None, help="write the scores as JSON here")
+    va.add_argument(
+        "--out",
+        default=None,
+        help="write the scores as JSON here (checked before scoring; an existing file is replaced, never the config)",
+    )
     va.add_argument("--device", type=device, default=None, help="cpu, cuda … (default: CUDA when present)")
     va.set_defaults(func=cmd_validate)
