@@ -98,9 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:
-        message = explain(
-            e, getattr(args, "db", None)
-        )  # None: not on the list of expected failures, so a bug: traceback
+        # None: not on the list of expected failures, so a bug: it keeps its traceback
+        message = explain(e, getattr(args, "db", None))
         if message is None or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
         # one line, always: some messages quote another library's (a YAML parser's spans several lines)
