@@ -31,6 +31,23 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def device(text: str) -> str:
+    """A device this torch can run on (cpu, cuda, cuda:N, mps), checked as the flag is parsed.
+
+    Imports torch, but only when the flag is given: ``--help`` stays light.
+    """
+    from .device import check_device
+    from .errors import ConfigError
+
+    try:
+        dev = check_device(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"device '{text}': dec2vec runs on cpu, cuda, cuda:N or mps")
+    return text
+
+
 DTYPE_CHOICES = ["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
 
 

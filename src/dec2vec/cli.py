@@ -10,12 +10,12 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 # Only light imports up here: `dec2vec --help` must not pay for torch (each command imports its own).
 from . import __version__
-from .errors import Dec2VecError
+from .errors import Terminated, explain
 
 
 class Parser(argparse.ArgumentParser):
@@ -56,10 +56,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+DEBUG_ENV = "DEC2VEC_DEBUG"
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _catch_sigterm() -> Callable[[], None]:
+    """SIGTERM as an exception (like Ctrl-C's KeyboardInterrupt), so temp files are removed before exit.
+
+    Returns the function that puts the previous handler back (main() runs in-process in tests).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every expected failure (dec2vec's errors, OS faults, damaged or malformed files:
+    :func:`dec2vec.errors.explain`) is one ``dec2vec: error:`` line on stderr and exit 2; a bug keeps
+    its traceback, and ``DEC2VEC_DEBUG=1`` shows it for every failure."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed, for reports
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    restore = _catch_sigterm()
     try:
         code = args.func(args)
         sys.stdout.flush()  # a reader that went away shows here, in the handler below, not at interpreter exit
@@ -68,12 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `dec2vec embed ... | head`: the reader closed the pipe; stop quietly, as a tool killed by SIGPIPE does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except Dec2VecError as e:
-        # one line, always: some messages quote another library's (a YAML parser's spans several lines)
-        print(f"dec2vec: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
+    except Terminated:
+        return 143  # 128 + SIGTERM, as a shell reports a process the signal killed
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # None: not on the list of expected failures, so a bug: it keeps its traceback
+        message = explain(e, getattr(args, "db", None))
+        if message is None or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        # one line, always: some messages quote another library's (a YAML parser's spans several lines)
+        print(f"dec2vec: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

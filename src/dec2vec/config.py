@@ -60,7 +60,15 @@ class EmbedderConfig:
 
     @classmethod
     def load(cls, folder: Path) -> EmbedderConfig:
-        values = json.loads((folder / CONFIG_NAME).read_text())
+        path = folder / CONFIG_NAME
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:  # malformed JSON, or not UTF-8: a damaged or truncated copy
+            raise ConfigError(
+                f"{path}: damaged model description, not valid JSON ({e}); copy or save it again"
+            ) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: damaged model description, not a JSON object; copy or save it again")
         if values.get("format_version", 1) > FORMAT_VERSION:
             raise ConfigError(f"{folder / CONFIG_NAME}: written by a newer dec2vec (format {values['format_version']})")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -10,14 +10,42 @@ import torch
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """CUDA when present, then Apple MPS, else CPU; an explicit choice wins."""
+    """CUDA when present, then Apple MPS, else CPU; an explicit choice wins (checked: :func:`check_device`)."""
     if device is not None:
-        return torch.device(device)
+        return check_device(device)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` if this torch can run on it; else a ConfigError saying why, in one line.
+
+    Why before any weights load: torch reports an unknown name as a RuntimeError, and a CUDA device on a
+    CPU-only build as an AssertionError deep in the first ``.to()``, a minute into loading a model.
+    """
+    from .errors import ConfigError
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown device '{device}'; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "is built without CUDA" if torch.version.cuda is None else "sees no CUDA GPU"
+            raise ConfigError(f"device '{device}': this torch {torch.__version__} {why}; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) here (cuda:0 ..)")
+        return dev
+    if dev.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ConfigError(f"device '{device}': Apple MPS is not available here; use --device cpu")
+        return dev
+    return dev  # another torch device type (meta, xpu ...): torch's to say whether it runs
 
 
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .foundations.files import atomic_path
+from .foundations.files import atomic_path, remove_stale_temps_in
 
 OUTPUT_SUFFIXES = (".npy", ".jsonl", ".parquet")
 
@@ -31,17 +31,58 @@ class TextFile:
         return f"{self.path}:{self.lines[index]}"
 
 
+STDIN = "-"
+
+
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """``-`` (standard input), or a path that can be read only once: a pipe, ``/dev/stdin``, ``<(cmd)``.
+
+    Such input is read whole into memory (it cannot be read twice, as a file is checked and then
+    streamed); whether it is JSONL or lines is told from its first text (:func:`read_texts`).
+    """
+    if os.fspath(path) == STDIN:
+        return True
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    import stat
+
+    return stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISSOCK(st.st_mode)
+
+
+def _stream_lines(path: str | os.PathLike[str]) -> tuple[Path, list[bytes], bool]:
+    """The lines of a stream, its name for messages, and whether it is JSONL (its first text is ``{...``)."""
+    import sys
+
+    if os.fspath(path) == STDIN:
+        name, data = Path("<stdin>"), sys.stdin.buffer.read()
+    else:
+        name = Path(path)
+        with open(name, "rb") as f:
+            data = f.read()
+    lines = data.splitlines(keepends=True)
+    first = next((line.strip() for line in lines if line.strip()), b"")
+    return name, lines, first.startswith(b"{")
+
+
 def read_texts(path: str | os.PathLike[str], field: str = "text") -> TextFile:
     """Texts from ``.txt`` (one per line) or ``.jsonl`` (objects with ``field``, or JSON strings).
 
     Blank lines are skipped in both (a trailing one is in almost every file, and a text cannot be
     blank). Malformed JSON, a missing field or an empty JSON text is an InputError naming file and
-    line, and so is a file without any text.
+    line, and so is a file without any text. ``-`` (or a pipe such as ``/dev/stdin``) reads standard
+    input: JSONL when its first text starts with ``{``, else one text per line.
     """
     p = Path(path)
     texts: list[str] = []
     lines: list[int] = []
-    for n, text in iter_texts(p, field):
+    if is_stream(path):
+        p, raw, jsonl = _stream_lines(path)
+        pairs: Iterator[tuple[int, str]] = _parse_lines(p, enumerate(raw, start=1), jsonl, field)
+    else:
+        pairs = iter_texts(p, field)
+    for n, text in pairs:
         texts.append(text)
         lines.append(n)
     if not texts:
@@ -62,30 +103,38 @@ def iter_texts(path: str | os.PathLike[str], field: str = "text") -> Iterator[tu
     jsonl = p.suffix == ".jsonl"
     if not jsonl and p.suffix not in (".txt", ""):
         raise InputError(f"{p}: unsupported input type '{p.suffix}'; use .txt (one text per line) or .jsonl")
-    with open(p, "rb") as f:
-        for n, raw_bytes in enumerate(f, start=1):
+    try:
+        with open(p, "rb") as f:
+            yield from _parse_lines(p, enumerate(f, start=1), jsonl, field)
+    except OSError as e:  # unreadable (permission), or a read error
+        raise InputError(f"input file '{p}': cannot read it ({e.strerror or e})") from None
+
+
+def _parse_lines(p: Path, numbered: Iterator[tuple[int, bytes]], jsonl: bool, field: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of numbered raw lines: the checks of :func:`iter_texts`, for a file or a stream."""
+    for n, raw_bytes in numbered:
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{p}:{n}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        line = raw.rstrip("\n").rstrip("\r")
+        if not line.strip():
+            continue  # blank lines carry no text: between JSONL records, or at the end of a .txt file
+        if jsonl:
             try:
-                raw = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(f"{p}:{n}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue  # blank lines carry no text: between JSONL records, or at the end of a .txt file
-            if jsonl:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{p}:{n}: malformed JSON ({e.msg} at column {e.colno})") from None
-                text = obj.get(field) if isinstance(obj, dict) else obj
-                if isinstance(obj, dict) and field not in obj:
-                    raise InputError(f"{p}:{n}: no '{field}' field (fields: {', '.join(obj) or 'none'})")
-            else:
-                text = line
-            if not isinstance(text, str):
-                raise InputError(f"{p}:{n}: expected a string, got {type(text).__name__}")
-            if not text.strip():
-                raise InputError(f"{p}:{n}: the text is empty or whitespace-only")
-            yield n, text
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{p}:{n}: malformed JSON ({e.msg} at column {e.colno})") from None
+            text = obj.get(field) if isinstance(obj, dict) else obj
+            if isinstance(obj, dict) and field not in obj:
+                raise InputError(f"{p}:{n}: no '{field}' field (fields: {', '.join(obj) or 'none'})")
+        else:
+            text = line
+        if not isinstance(text, str):
+            raise InputError(f"{p}:{n}: expected a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InputError(f"{p}:{n}: the text is empty or whitespace-only")
+        yield n, text
 
 
 def count_texts(path: str | os.PathLike[str], field: str = "text") -> int:
@@ -140,6 +189,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     if dest.suffix not in OUTPUT_SUFFIXES:
         raise InputError(f"{dest}: unsupported output type '{dest.suffix}'; use one of {', '.join(OUTPUT_SUFFIXES)}")
     check_writable(dest, "output")
+    remove_stale_temps_in(dest.expanduser().parent)  # what a killed earlier run left beside it
     return dest
 
 
@@ -158,6 +208,28 @@ def write_sidecar(path: str | os.PathLike[str], facts: dict[str, Any]) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_text(json.dumps(facts, indent=2, default=str) + "\n", encoding="utf-8")
     return dest
+
+
+def check_not_an_input(output: str | os.PathLike[str], inputs: list[str | None], flag: str = "--output") -> None:
+    """Refuse an output that is one of the inputs (the same file, by inode: links and ``./x`` too).
+
+    Why: the output replaces the file at its path when the job ends, so ``-o`` equal to ``--input``
+    would silently replace the input (and every field of it the output does not carry).
+    """
+    out = Path(output).expanduser()
+    if not out.exists():
+        return
+    for inp in inputs:
+        if inp is None or os.fspath(inp) == STDIN:
+            continue
+        try:
+            same = os.path.samefile(out, Path(inp).expanduser())
+        except OSError:
+            continue
+        if same:
+            raise InputError(
+                f"{flag} {output} is the input file {inp}; writing it would replace the input: give another output path"
+            )
 
 
 def write_embeddings(path: str | os.PathLike[str], embeddings: np.ndarray, texts: list[str] | None = None) -> None:

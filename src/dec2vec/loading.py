@@ -28,6 +28,17 @@ from .recipes import get_recipe, recipe_names
 from .saving import HEADS_NAME, ST_CONFIG_NAME, ST_MODULE_TYPE
 
 
+def _safetensors_error() -> type[Exception]:
+    """safetensors' error for a damaged or truncated file (a plain Exception subclass, hence named)."""
+    from safetensors import SafetensorError
+
+    return SafetensorError
+
+
+def _damaged(where: str | os.PathLike[str], e: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(f"{where}: a weights file is damaged or truncated ({e}); copy or save the model again")
+
+
 def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -40,6 +51,8 @@ def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
     except (OSError, ValueError, ImportError) as e:
         raise ModelNotFoundError(f"could not load backbone '{ref}': {e}") from e
+    except _safetensors_error() as e:
+        raise _damaged(where, e) from e
     check_attn_implementation(model)
     return model, tokenizer
 
@@ -64,6 +77,8 @@ def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | 
         tokenizer = AutoTokenizer.from_pretrained(where)
     except (OSError, ValueError, ImportError) as e:
         raise ModelNotFoundError(f"could not load light encoder '{ref}': {e}") from e
+    except _safetensors_error() as e:
+        raise _damaged(where, e) from e
     if isinstance(where, Path):
         pooling = pooling or native_pooling(where)
         st_cfg = where / "sentence_bert_config.json"
@@ -140,6 +155,14 @@ def locate(name_or_path: str | os.PathLike[str]) -> Path | str:
     raise ModelNotFoundError(
         f"'{ref}' is neither a saved dec2vec model folder nor a recipe; recipes: {', '.join(recipe_names())}"
     )
+
+
+def check_model(name_or_path: str | os.PathLike[str]) -> Path | str:
+    """:func:`locate`, and a saved folder's ``dec2vec.json`` read: a damaged one fails before any work."""
+    where = locate(name_or_path)
+    if isinstance(where, Path):
+        EmbedderConfig.load(where)
+    return where
 
 
 def recipe_config(
@@ -250,7 +273,12 @@ def merge_adapter(backbone: nn.Module, adapter: Path) -> nn.Module:
         # peft reads transformers' deprecated `is_gradient_checkpointing` while wrapping the model;
         # the warning is about peft's code, says nothing to a user, and came on every load
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
+        try:
+            return PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
+        except _safetensors_error() as e:
+            raise _damaged(adapter, e) from e
+        except (OSError, ValueError) as e:  # a missing or malformed adapter_config.json
+            raise ModelNotFoundError(f"{adapter}: could not load the LoRA adapter ({e})") from e
 
 
 def load_heads(heads: nn.ModuleDict, saved: SavedModel, device: torch.device, dtype: torch.dtype) -> None:
@@ -262,5 +290,13 @@ def load_heads(heads: nn.ModuleDict, saved: SavedModel, device: torch.device, dt
     heads_file = saved.folder / HEADS_NAME
     if not heads_file.is_file():
         raise ModelNotFoundError(f"{saved.folder}: {HEADS_NAME} is missing for recipe '{saved.config.recipe}'")
-    heads.load_state_dict(load_file(heads_file, device=str(device)), strict=True)
+    try:
+        state = load_file(heads_file, device=str(device))
+    except _safetensors_error() as e:
+        raise _damaged(heads_file, e) from e
+    try:
+        heads.load_state_dict(state, strict=True)
+    except RuntimeError as e:  # missing, unexpected or mis-shaped tensors: not this recipe's heads
+        why = " ".join(str(e).split())[:300]
+        raise ModelNotFoundError(f"{heads_file}: does not hold this recipe's heads ({why})") from e
     heads.to(dtype=dtype)

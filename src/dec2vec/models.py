@@ -129,9 +129,33 @@ REGISTRY: dict[str, RegistryModel] = {
 
 
 def cache_home() -> Path:
-    """Root of dec2vec's cache (converted models); ``$DEC2VEC_HOME`` overrides it."""
+    """Root of dec2vec's cache (converted models); ``$DEC2VEC_HOME`` overrides it.
+
+    A ``$DEC2VEC_HOME`` that is a file (or lies under one) is refused here, in one line, rather
+    than as a NotADirectoryError from whichever write comes first.
+    """
     root = os.environ.get("DEC2VEC_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dec2vec"
-    return Path(root)
+    path = Path(root).expanduser()
+    if os.environ.get("DEC2VEC_HOME"):
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            from .errors import ConfigError
+
+            where = "is a file" if existing == path else f"lies under the file {existing}"
+            raise ConfigError(f"DEC2VEC_HOME={root} {where}; set it to a folder (or unset it)")
+    return path
+
+
+def check_cache_home() -> Path:
+    """The cache root, if this process can write into it: checked before a command that fills it starts."""
+    from .errors import ConfigError, InputError
+    from .io import check_writable
+
+    home = cache_home()
+    try:
+        return check_writable(home, "DEC2VEC_HOME", folder=True)
+    except InputError as e:
+        raise ConfigError(f"{e} (dec2vec's cache; set DEC2VEC_HOME to a writable folder)") from None
 
 
 def _package_dir(module: str) -> Path | None:

@@ -197,7 +197,7 @@ def test_errors(emb, tmp_path):
     cap = chunk_capacity(emb)
     with pytest.raises(InputError, match=f"at most {cap}"):
         index.build([tmp_path / "bad.jsonl"], chunking=ChunkSpec(cap + 1, 0))
-    with pytest.raises(InputError, match="is empty"):
+    with pytest.raises(InputError, match="holds no documents yet"):
         index.search("a query")
     (tmp_path / "ok.txt").write_text("the cat")
     index.build([tmp_path / "ok.txt"])

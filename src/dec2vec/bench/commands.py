@@ -7,7 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..argtypes import device, positive_int
+from ..errors import InputError, ModelNotFoundError
 
 QUICK = {"n": 32, "sweep_n": 4, "warmup": 4, "sweep": [32, 128], "st_recipes": ["mean"]}
 
@@ -19,29 +20,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="a few minutes on a CPU: 32 mixed texts, 4 per sweep length (32, 128), ST baseline for mean only",
     )
-    b.add_argument("--n", type=int, default=None, help="mixed texts (default 1000 on CPU, 20000 on CUDA; quick 32)")
+    b.add_argument(
+        "--n", type=positive_int, default=None, help="mixed texts (default 1000 on CPU, 20000 on CUDA; quick 32)"
+    )
     b.add_argument("--recipes", nargs="+", default=None, metavar="RECIPE", help="(default: every recipe)")
     b.add_argument("--texts", default=None, metavar="FILE", help="read the mixed texts from a .txt/.jsonl file")
     b.add_argument("--write-texts", default=None, metavar="FILE", help="write the mixed texts to FILE and stop")
     b.add_argument(
         "--sweep",
         nargs="*",
-        type=int,
+        type=positive_int,
         default=None,
         help="fixed lengths (default 32 128 512; quick 32 128; none: no sweep)",
     )
-    b.add_argument("--sweep-n", type=int, default=None, help="texts per sweep length (default 64; quick 4)")
+    b.add_argument("--sweep-n", type=positive_int, default=None, help="texts per sweep length (default 64; quick 4)")
     b.add_argument("--sweep-recipes", nargs="*", default=["mean"], metavar="RECIPE")
     b.add_argument("--backbone", default=None, help="backbone name or folder (default: the default backbone)")
     b.add_argument("--encoder", default=None, help="Causal2Vec light encoder (default: all-MiniLM-L6-v2)")
-    b.add_argument("--device", default=None)
+    b.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     b.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    b.add_argument("--max-tokens", type=int, default=None, help="token budget per batch (default: per device)")
+    b.add_argument("--max-tokens", type=positive_int, default=None, help="token budget per batch (default: per device)")
     pk = b.add_mutually_exclusive_group()
     pk.add_argument("--packed", dest="packed", action="store_true", default=None, help="force the varlen path")
     pk.add_argument("--padded", dest="packed", action="store_false", help="force the padded path")
     b.add_argument("--compile", action="store_true", help="torch.compile the decoder first")
-    b.add_argument("--st-batch-sizes", nargs="+", type=int, default=[32], help="sentence-transformers batch sizes")
+    b.add_argument(
+        "--st-batch-sizes", nargs="+", type=positive_int, default=[32], help="sentence-transformers batch sizes"
+    )
     b.add_argument("--no-baselines", action="store_true", help="skip sentence-transformers on the same backbone")
     b.add_argument("--no-minilm", action="store_true", help="skip all-MiniLM-L6-v2")
     b.add_argument("--mfu", action=argparse.BooleanOptionalAction, default=None, help="MFU (default: on CUDA)")
@@ -61,8 +66,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="each mode's standard-suite results (dec2vec eval --out DIR, or DIR/results.json[:MODEL]); "
         "fp32 is the reference: reports each mode's paired CI and the default mode the rule picks",
     )
-    b.add_argument("--out", default=None, metavar="DIR", help="write bench.json and bench.md here")
+    b.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write bench.json and bench.md here (checked before the timings; existing ones are replaced)",
+    )
     b.set_defaults(func=cmd_bench)
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """--out, --write-texts, --texts, --backbone and --encoder, checked before anything is measured."""
+    from .. import models
+    from ..io import check_not_an_input, check_writable, count_texts
+
+    if args.out:
+        check_writable(args.out, "--out", folder=True)
+    if args.write_texts:
+        check_writable(args.write_texts, "--write-texts")
+        check_not_an_input(args.write_texts, [args.texts], "--write-texts")
+    if args.texts:
+        count_texts(args.texts)  # exists, and every line is a text
+    for flag, ref in (("--backbone", args.backbone), ("--encoder", args.encoder)):
+        if ref is not None:
+            try:
+                models.resolve(ref)
+            except ModelNotFoundError as e:
+                raise InputError(f"{flag}: {e}") from None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -76,6 +106,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     device = pick_device(args.device)
+    _check_paths(args)  # the results are written last: a bad path fails now, not after the timings
     quick = QUICK if args.quick else {}
     n = args.n or quick.get("n") or (20000 if device.type == "cuda" else 1000)
     if args.write_texts:

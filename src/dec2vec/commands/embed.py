@@ -7,7 +7,7 @@ import json
 import sys
 import warnings
 
-from ..argtypes import add_precision_args, positive_int
+from ..argtypes import add_precision_args, device, positive_int
 from ..errors import InputError
 from ..pretrained import DEFAULT_MODEL
 
@@ -74,20 +74,23 @@ def _print_info(info: dict, as_json: bool) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from ..io import check_output_path, read_texts, write_embeddings
+    from ..io import STDIN, check_not_an_input, check_output_path, is_stream, read_texts, write_embeddings
     from ..pipeline import TruncationWarning, validate_texts
     from ..sentence_encoder import is_sentence_encoder
 
+    if args.texts == [STDIN] and not args.input:  # `dec2vec embed -`: the texts come on standard input
+        args.texts, args.input, args.json = [], STDIN, args.json or not args.output
     if bool(args.texts) == bool(args.input):
         raise InputError("give texts on the command line or --input FILE, not both and not neither")
     if args.input and not (args.output or args.json):
         raise InputError("--input needs --output FILE (.npy, .jsonl, .parquet) or --json")
     if args.output:
         check_output_path(args.output)  # fail before a long job, not after
+        check_not_an_input(args.output, [args.input])
     if args.instruction and is_sentence_encoder(args.model):
         raise InputError(f"{args.model} takes no --instruction (it was trained without one)")
-    if args.input and not args.json:
-        return _embed_file(args)
+    if args.input and not args.json and not is_stream(args.input):
+        return _embed_file(args)  # a file is checked, then streamed; standard input is read whole
     source = read_texts(args.input, field=args.field) if args.input else None
     texts = source.texts if source else validate_texts(list(args.texts))
     emb = _load(args.model, args.device, args.dtype, args.quantize)
@@ -193,7 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help=f"a shipped model, a recipe name, a saved dec2vec folder or a registry encoder such as "
                 f"all-minilm-l6-v2 (default: {DEFAULT_MODEL}, trained)",
             )
-        sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+        sp.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
         add_precision_args(sp)
 
     info = sub.add_parser("info", help="recipe, backbone, dimensions and parameters of a model")
@@ -203,11 +206,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     embed = sub.add_parser("embed", help="embed texts given as arguments or in a file")
     model_args(embed, positional=False)
-    embed.add_argument("texts", nargs="*", help="texts to embed")
+    embed.add_argument("texts", nargs="*", help="texts to embed; - alone reads them from standard input")
     embed.add_argument("--instruction", "-i", default=None, help="task instruction written before every text")
-    embed.add_argument("--input", default=None, help="a .txt (one text per line) or .jsonl file")
+    embed.add_argument(
+        "--input",
+        default=None,
+        help="a .txt (one text per line) or .jsonl file; - or a pipe reads standard input (JSONL if its first "
+        "text starts with {, else lines)",
+    )
     embed.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
-    embed.add_argument("--output", "-o", default=None, help="write .npy, .jsonl or .parquet instead of printing")
+    embed.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        help="write .npy, .jsonl or .parquet instead of printing; an existing file is replaced when the job "
+        "succeeds (never half-written), and refused if it is the --input file",
+    )
     embed.add_argument("--json", action="store_true", help="print a JSON list of vectors")
     embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
     embed.add_argument("--no-truncate", action="store_true", help="error on texts over the length limit")

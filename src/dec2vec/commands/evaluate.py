@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..argtypes import device
 from ..errors import InputError
 
 
@@ -27,6 +28,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         baselines = []
     else:
         baselines = args.baselines
+    _check_models([*(args.models or []), *baselines], args)  # before the tasks load
     cfg = EvalConfig(
         models=list(args.models or []),
         tasks=list(args.tasks),
@@ -44,6 +46,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = run(cfg)
     print((Path(args.out) / "report.md").read_text(encoding="utf-8") if args.print else f"{args.out}/report.md")
     return 0 if result["models"] else 1
+
+
+def _check_models(specs: list[str], args: argparse.Namespace) -> None:
+    """Every model name resolves and the precision flags suit the device: checked before the tasks load."""
+    from ..evaluation.encoders import check_spec
+    from ..models import check_cache_home
+
+    check_cache_home()  # task files and cached results live there
+    for spec in specs:
+        check_spec(spec)
+    if args.quantize:
+        import torch
+
+        from ..device import DTYPES, pick_device
+        from ..quantize import check_mode
+
+        check_mode(args.quantize, pick_device(args.device), DTYPES.get(args.dtype or "float32", torch.float32))
 
 
 def _eval_compare(refs: list[str]) -> int:
@@ -93,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--no-plots", action="store_true", help="no PNG plots")
     ev.add_argument("--no-cache", action="store_true", help="recompute every result (the new ones replace the cached)")
     ev.add_argument("--print", action="store_true", help="print the Markdown report when done")
-    ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    ev.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     ev.add_argument(
         "--dtype",
         default=None,

@@ -34,7 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = check_out_folder(args.out)
     from .. import loading
 
-    loading.locate(args.model)  # an unknown name fails here, before any weights load
+    loading.check_model(args.model)  # an unknown name or a damaged folder fails here, before any weights load
     from transformers.utils import logging as hf_logging
 
     from ..embedder import Embedder

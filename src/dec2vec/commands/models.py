@@ -14,6 +14,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "pull":
         if not args.name:
             raise InputError("models pull needs a NAME; see `dec2vec models list`")
+        models.check_cache_home()  # the model is assembled there
         print(models.pull(args.name))
         return 0
     for m in models.REGISTRY.values():

@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from ..argtypes import positive_int
+from ..argtypes import device, positive_int
 from ..errors import ConfigError
 
 
@@ -79,13 +79,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..embedder import Embedder
+    from ..io import check_not_an_input, check_writable
+    from ..loading import check_model
     from ..train.config import load_config
-    from ..train.validate import paired_mrr_difference, validate, write_report
+    from ..train.validate import paired_mrr_difference, valid_sources, validate, write_report
 
     cfg = load_config(args.config, [])
+    valid_sources(cfg)  # the held-out files exist
+    refs = [ref.partition("=")[::2] if "=" in ref else (ref, ref) for ref in args.models]
+    for _, model in refs:  # every model name, before the first is scored
+        check_model(model)
+    if args.out:
+        check_writable(args.out, "--out")  # the report is written last: fail now, not after the scoring
+        check_not_an_input(args.out, [args.config], "--out")
     results = {}
-    for ref in args.models:
-        name, _, model = ref.partition("=") if "=" in ref else (ref, "", ref)
+    for name, model in refs:
         emb = Embedder.from_pretrained(model, device=args.device)
         res = validate(emb, cfg, n=args.n)
         results[name] = {"model": model, **res}
@@ -120,6 +128,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     va.add_argument("config", help="YAML training config; its contrastive sources' NAME.valid.jsonl are read")
     va.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL", help="saved folders or names")
     va.add_argument("--n", type=positive_int, default=100, help="pairs per source (default: 100)")
-    va.add_argument("--out", default=None, help="write the scores as JSON here")
-    va.add_argument("--device", default=None, help="cpu, cuda … (default: CUDA when present)")
+    va.add_argument(
+        "--out",
+        default=None,
+        help="write the scores as JSON here (checked before scoring; an existing file is replaced, never the config)",
+    )
+    va.add_argument("--device", type=device, default=None, help="cpu, cuda … (default: CUDA when present)")
     va.set_defaults(func=cmd_validate)

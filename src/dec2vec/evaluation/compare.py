@@ -23,9 +23,14 @@ def load_results(ref: str) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"no results.json at '{ref}'")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise InputError(f"'{path}' is not a results.json: {e}") from e
+        res = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:  # malformed JSON, or not UTF-8
+        raise InputError(f"'{path}' is not a results.json: {e}") from None
+    except OSError as e:
+        raise InputError(f"'{path}': cannot read it ({e.strerror or e})") from None
+    if not isinstance(res, dict) or not isinstance(res.get("models", []), list):
+        raise InputError(f"'{path}' is not a results.json: a JSON object with a 'models' list is expected")
+    return res
 
 
 def find_model(ref: str) -> tuple[dict[str, Any], dict[str, Any]]:

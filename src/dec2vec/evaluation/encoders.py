@@ -223,6 +223,21 @@ class MiniLMModel(TextModel):
         }
 
 
+def check_spec(spec: str) -> None:
+    """Refuse a model spec that :func:`load_model` would refuse, without loading anything.
+
+    Baselines that are not installed are left to ``load_model`` (the report skips them).
+    """
+    from ..loading import check_model
+
+    _, _, ref = spec.partition("=") if "=" in spec else ("", "", spec)
+    if ref == LSA or ref in SENTENCE_ENCODERS:
+        return
+    if not ref:
+        raise InputError(f"model '{spec}': empty reference")
+    check_model(ref)
+
+
 def load_model(
     spec: str,
     *,

@@ -122,6 +122,41 @@ def remove_stale_temps(dest: Path) -> list[Path]:
     return removed
 
 
+_ANY_TEMP_FILE = re.compile(r"\.(?P<name>.+)\." + _RANDOM + r"(?P<suffix>\.[A-Za-z0-9]+)")
+
+
+def remove_stale_temps_in(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temp files that killed writers left in ``folder``, whatever file they were for.
+
+    Why: a writer killed by SIGKILL leaves ``.X.npy.XXXXXXXX.npy``; :func:`remove_stale_temps` finds it
+    only when ``X.npy`` is written again, while a user who gave up on X writes Y next, in the same folder.
+    Only :func:`atomic_path`'s names whose destination has that suffix (``.NAME.SUF.XXXXXXXX.SUF``),
+    unlocked and older than this process, are taken: a user's own hidden files never match both.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        with os.scandir(folder) as listing:
+            names = [e.name for e in listing if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return removed
+    for name in names:
+        m = _ANY_TEMP_FILE.fullmatch(name)
+        if m is None or not m["name"].endswith(m["suffix"]) or len(m["name"]) == len(m["suffix"]):
+            continue
+        path = folder / name
+        if (fd := _claim(path, min_age=True)) is None:
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(dest: Path, *, durable: bool = False) -> Iterator[Path]:
     """A temporary path beside ``dest`` that replaces it only if the block succeeds.

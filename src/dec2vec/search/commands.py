@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import add_precision_args, non_negative_int, positive_int
+from ..argtypes import add_precision_args, device, non_negative_int, positive_int
 from .defaults import (
     ASK_MODES,
     DEFAULT_BATCH,
@@ -69,7 +69,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     the --db folder it created, so a typo leaves no empty index behind."""
     from ..errors import InputError
     from ..io import check_writable
-    from .store import META_NAME
 
     if args.action == "info":
         return _index_info(args)
@@ -86,9 +85,26 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         return _build(args)
     except BaseException:
-        if created and not (db / META_NAME).exists():  # nothing committed: the folder is only our leftovers
+        if created and _nothing_committed(db):  # the folder is only our leftovers (Ctrl-C, kill, disk full)
             shutil.rmtree(db, ignore_errors=True)
         raise
+
+
+def _nothing_committed(db: Path) -> bool:
+    """True when the index folder holds no committed document: removing it loses nothing.
+
+    A build writes its description first and commits documents batch by batch; one stopped before
+    its first commit leaves a folder that would only read as an empty index.
+    """
+    from ..errors import InputError
+    from .store import META_NAME, Store
+
+    if not (db / META_NAME).exists():
+        return True
+    try:
+        return Store(db, create=False).count_documents() == 0
+    except (InputError, OSError, RuntimeError, ValueError):  # unreadable: keep it, the next build looks again
+        return False
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -102,7 +118,11 @@ def _build(args: argparse.Namespace) -> int:
     documents = read_inputs(inputs, args.field)  # a bad file or line fails here, before the model loads
     index = _open_index(args, create=True)
     spec = index.chunk_spec(args.chunk_size, args.overlap, args.unit)
-    _err(f"indexing into {index.path} with {index.model_ref} (chunks: {spec.size} {spec.unit}, overlap {spec.overlap})")
+    if not args.quiet:
+        _err(
+            f"indexing into {index.path} with {index.model_ref} (chunks: {spec.size} {spec.unit}, "
+            f"overlap {spec.overlap})"
+        )
     report = index.build(
         inputs,
         documents=documents,
@@ -211,7 +231,7 @@ def _model_args(sp: argparse.ArgumentParser, build: bool) -> None:
         default=None,
         help=f"a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 (default: {default})",
     )
-    sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    sp.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     add_precision_args(sp)
 
 

@@ -253,7 +253,10 @@ class Index:
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         if self.store.count() == 0:
-            raise InputError(f"the index at {self.path} is empty: add documents with `dec2vec index build`")
+            raise InputError(
+                f"the index at {self.path} holds no documents yet (a build found none, or was stopped before "
+                f"its first commit): run `dec2vec index build --db {self.path} --input ...` to fill it"
+            )
         return [Hit.from_row(r) for r in self.store.search(vector, k)]
 
     def background(self, vector: np.ndarray) -> np.ndarray:

@@ -116,8 +116,10 @@ class Store:
             return None
         try:
             meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError) as e:  # ValueError: malformed JSON or not UTF-8
             raise InputError(f"{self.meta_path}: unreadable index description ({e})") from None
+        if not isinstance(meta, dict):
+            raise InputError(f"{self.meta_path}: the index description is not a JSON object; rebuild the index")
         if meta.get("format") != FORMAT:
             raise InputError(f"{self.meta_path}: index format {meta.get('format')!r}, this dec2vec reads {FORMAT}")
         return meta

@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..argtypes import add_precision_args, positive_int
+from ..argtypes import add_precision_args, device, positive_int
 from ..errors import ConfigError, Dec2VecError
 from ..pretrained import DEFAULT_MODEL
 
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"a shipped model, a recipe name, a saved dec2vec folder or a registry encoder like all-minilm-l6-v2 "
         f"(default: {DEFAULT_MODEL}, trained)",
     )
-    sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    sp.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     add_precision_args(sp)
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     sp.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
@@ -138,13 +138,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(embedder, settings)
     s = app.state.settings
     kind = "encoder-only" if is_encoder_only(embedder) else embedder.config.recipe
+    # --port 0: bind here, so the address printed is the port the kernel chose, not ":0"
+    sock = bind_socket(args.host, 0) if args.port == 0 else None
+    port = sock.getsockname()[1] if sock is not None else args.port
     print(
         f"serving '{s.served_name}' ({kind}, dim {embedder.embedding_dim}, {embedder.device}) "
-        f"on http://{args.host}:{args.port} — POST /v1/embeddings, POST /embed; auth {'on' if api_key else 'off'}",
+        f"on http://{args.host}:{port} — POST /v1/embeddings, POST /embed; auth {'on' if api_key else 'off'}",
         file=sys.stderr,
+        flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, access_log=not args.no_access_log, log_level="info")
+    if sock is None:
+        uvicorn.run(app, host=args.host, port=args.port, access_log=not args.no_access_log, log_level="info")
+        return 0
+    config = uvicorn.Config(app, host=args.host, port=port, access_log=not args.no_access_log, log_level="info")
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` as uvicorn binds it (SO_REUSEADDR), for uvicorn to listen on."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+        0
+    ]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    return sock
 
 
 def check_port_free(host: str, port: int) -> None:

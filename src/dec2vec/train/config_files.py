@@ -19,7 +19,11 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"--set expects key=value, got '{assignment}'")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"--set {key.strip()}: the value {raw!r} is not valid YAML ({problem})") from None
     parts = key.strip().split(".")
     node: Any = values
     for i, part in enumerate(parts):
@@ -61,9 +65,13 @@ def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any
         where = f" (the base of {_chain[-1]})" if _chain else ""
         raise ConfigError(f"config file not found: {path}{where}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text (YAML) file: not valid UTF-8 at byte {e.start}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     base = values.pop("base", None)
