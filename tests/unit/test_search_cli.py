@@ -91,6 +91,18 @@ def test_cli_errors(capsys, saved, tmp_path):
     assert code == 2 and "different: recipe" in err
 
 
+def test_an_index_keeps_its_precision(capsys, saved, tmp_path):
+    """Built at the default flags, searched in that dtype without flags, refused in another (issue 28)."""
+    src = write_rows(tmp_path / "rows.jsonl", ROWS[:2])
+    db = tmp_path / "db"
+    assert run(capsys, "index", "build", "--db", db, "--input", src, "--model", saved, "--dtype", "fp32")[0] == 0
+    assert Store(db, create=False).read_meta()["precision"] == {"dtype": "float32", "quantize": None}
+    code, out, _ = run(capsys, "search", "--db", db, ROWS[1], "-k", "1", "--json", "--no-instruction")
+    assert code == 0 and json.loads(out)[0]["score"] == pytest.approx(1.0, abs=1e-4)  # float32, as built
+    code, _, err = run(capsys, "search", "--db", db, "cat", "--dtype", "bf16")
+    assert code == 2 and "was embedded in float32, but this model runs in bfloat16" in err and "--dtype float32" in err
+
+
 def test_truncate_and_prompt_budget():
     tok = make_tokenizer()
     text = " ".join(["the cat sat on the mat ."] * 20)

@@ -287,8 +287,8 @@ def test_torchrun_two_processes_train_like_one(tmp_path, tiny_backbone, tiny_enc
         assert float(a.split(",")[col]) == pytest.approx(float(b.split(",")[col]), rel=1e-5)
 
     texts = ["the cat sat on the mat", "a quick brown fox"]
-    ddp_model = Embedder.from_pretrained(ddp_run / "model", device="cpu")
-    single_model = Embedder.from_pretrained(single_run / "model", device="cpu")
+    ddp_model = Embedder.from_pretrained(ddp_run / "model", device="cpu", dtype="float32")  # as trained
+    single_model = Embedder.from_pretrained(single_run / "model", device="cpu", dtype="float32")
     torch.testing.assert_close(ddp_model.encode(texts), single_model.encode(texts), atol=1e-5, rtol=1e-4)
 
 

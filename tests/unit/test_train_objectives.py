@@ -162,7 +162,7 @@ def test_save_load_gives_identical_embeddings(tmp_path, tiny_backbone, tiny_enco
     out = trainer.run()
     assert (out / "adapter").is_dir() != merge
     before = trainer.emb.encode(SENTENCES) if merge else None
-    loaded = Embedder.from_pretrained(out, device="cpu")
+    loaded = Embedder.from_pretrained(out, device="cpu", dtype="float32")  # as trained (else the inference default)
     after = loaded.encode(SENTENCES)
     if merge:
         np.testing.assert_array_equal(before, after)
@@ -170,7 +170,7 @@ def test_save_load_gives_identical_embeddings(tmp_path, tiny_backbone, tiny_enco
     other = tmp_path / "other"
     other.mkdir()
     twin_run = _lora_causal2vec_run(other, tiny_backbone, tiny_encoder, not merge)
-    twin = Embedder.from_pretrained(twin_run.run(), device="cpu").encode(SENTENCES)
+    twin = Embedder.from_pretrained(twin_run.run(), device="cpu", dtype="float32").encode(SENTENCES)
     np.testing.assert_allclose(after, twin, atol=1e-5)
     # training moved the model away from the untrained one
     untrained = Embedder.from_recipe("causal2vec", tiny_backbone, encoder=tiny_encoder, device="cpu").encode(SENTENCES)
@@ -254,4 +254,5 @@ def test_every_objective_saves_and_reloads_identically(
     cfg = _table_config(tmp_path, tiny_backbone, tiny_encoder, recipe, objective, lora, lr, extra, steps=2)
     trainer = Trainer(TrainConfig.from_dict(cfg), progress=False)
     out = trainer.run()
-    np.testing.assert_array_equal(trainer.emb.encode(SENTENCES), Embedder.from_pretrained(out).encode(SENTENCES))
+    saved = Embedder.from_pretrained(out, dtype=trainer.emb.config.dtype)  # in the dtype it was trained in
+    np.testing.assert_array_equal(trainer.emb.encode(SENTENCES), saved.encode(SENTENCES))
