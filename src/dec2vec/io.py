@@ -182,6 +182,19 @@ def check_writable(path: str | os.PathLike[str], what: str, *, folder: bool = Fa
     return p
 
 
+def first_missing(path: str | os.PathLike[str]) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (``path`` itself, or a parent), or None.
+
+    What a failed job removes to leave the disk as it found it, when it created the folders itself.
+    """
+    p = Path(path).expanduser().absolute()
+    if p.exists():
+        return None
+    while not p.parent.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
 def check_output_path(path: str | os.PathLike[str]) -> Path:
     """The output path, if its type is one we write and it can be written; called before a long job
     as well as at the end."""

@@ -60,6 +60,9 @@ def models(tmp_path_factory, tiny_backbone, tiny_encoder) -> dict[str, str]:
     (variant("json_cut", "mean") / "dec2vec.json").write_text('{"recipe": "mean",')
     (variant("json_list", "mean") / "dec2vec.json").write_text("[1, 2]")
     (variant("json_binary", "mean") / "dec2vec.json").write_bytes(b"\xff\xfe\x00\x81")
+    (variant("json_empty", "mean") / "dec2vec.json").write_text("{}")
+    described = json.loads((root / "mean" / "dec2vec.json").read_text())
+    (variant("json_types", "mean") / "dec2vec.json").write_text(json.dumps({**described, "max_length": "long"}))
     save_file({"x": torch.zeros(2)}, str(variant("heads_other", "c2v") / "heads.safetensors"))
     adapter = variant("adapter_cut", "mean") / "adapter"
     adapter.mkdir()
@@ -73,7 +76,7 @@ def models(tmp_path_factory, tiny_backbone, tiny_encoder) -> dict[str, str]:
 
 
 @pytest.fixture
-def paths(tmp_path, monkeypatch, models) -> dict[str, str]:
+def paths(tmp_path, monkeypatch, models, tiny_backbone) -> dict[str, str]:
     """The working folder of a case: inputs, configs, an index, all before the case runs."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / "home"))
@@ -94,6 +97,13 @@ def paths(tmp_path, monkeypatch, models) -> dict[str, str]:
     )
     (tmp_path / "train.yaml").write_text(config)
     (tmp_path / "home_out.yaml").write_text(config.replace("runs/x", "$DEC2VEC_HOME/run"))
+    tiny = config.replace("{recipe: mean}", f"{{recipe: mean, backbone: {tiny_backbone}}}").replace(
+        "runs/x", "runs/a/b"
+    )
+    (tmp_path / "binary.train.jsonl").write_bytes(b"\x89PNG\xff\xfe\n\x00\x01")
+    (tmp_path / "list.train.jsonl").write_text("[1, 2]\n")
+    (tmp_path / "binary_data.yaml").write_text(tiny.replace("pairs.train.jsonl", "binary.train.jsonl"))
+    (tmp_path / "list_data.yaml").write_text(tiny.replace("pairs.train.jsonl", "list.train.jsonl"))
     for name, meta in (("db_list", "[1]"), ("db_cut", '{"format": '), ("db_binary", None)):
         (tmp_path / name).mkdir()
         target = tmp_path / name / "dec2vec-index.json"
@@ -290,6 +300,9 @@ CASES = [
         "dec2vec.json: damaged model description, not a JSON object",
     ),
     ("embed-config-binary", None, ["embed", "-m", "{json_binary}", "x"], "damaged model description"),
+    ("embed-config-empty", None, ["embed", "-m", "{json_empty}", "x"], "recipe, backbone missing"),
+    ("embed-config-wrong-type", None, ["embed", "-m", "{json_types}", "x"], "max_length is str 'long'"),
+    ("export-config-wrong-type", None, ["export", "{json_types}", "--format", "onnx", "--out", "o"], "max_length"),
     ("info-heads-truncated", None, ["info", "{heads_cut}"], "damaged or truncated"),
     ("info-config-truncated", None, ["info", "{json_cut}"], "damaged model description"),
     (
@@ -345,6 +358,14 @@ CASES = [
     # --- malformed structured input
     ("train-binary-config", None, ["train", "binary.yaml"], "binary.yaml: not a text (YAML) file"),
     ("train-config-is-list", None, ["train", "list.yaml"], "the top level must be a mapping"),
+    ("train-binary-data", None, ["train", "binary_data.yaml", "--no-progress"], "binary.train.jsonl:1: not valid"),
+    ("train-data-not-objects", None, ["train", "list_data.yaml", "--no-progress"], "expected a JSON object"),
+    (
+        "index-db-deep-model-fails",
+        None,
+        ["index", "build", "--db", "x/y/db", "--input", "good.txt", "-m", "{json_cut}"],
+        "damaged",
+    ),
     (
         "train-set-bad-yaml",
         None,
