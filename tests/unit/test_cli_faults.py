@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from dec2vec.cli import main
+from tests.unit.test_cli_bad_input import assert_one_line_error, run_cli, tree
 
 HAS_CUDA = torch.cuda.is_available()
 PAIRS = '{"query": "the cat", "positive": "a cat sat"}\n{"query": "the dog", "positive": "a dog ran"}\n'
@@ -464,27 +465,6 @@ CASES = [
     ("serve-host-unresolvable", None, ["serve", "--host", "no-such-host.invalid", "--port", "0"], "cannot resolve"),
     ("search-db-is-file", None, ["search", "--db", "a_file", "cats"], "no index at"),
 ]
-
-
-def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as stop:  # argparse exits itself
-        code = stop.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def tree(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
-def assert_one_line_error(code, out, err, match):
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dec2vec: error: "), err
-    assert match in lines[0], lines[0]
 
 
 def test_the_table_covers_every_command():
