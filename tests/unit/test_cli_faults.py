@@ -105,7 +105,8 @@ def paths(tmp_path, monkeypatch, models, tiny_backbone) -> dict[str, str]:
     (tmp_path / "list.train.jsonl").write_text("[1, 2]\n")
     (tmp_path / "binary_data.yaml").write_text(tiny.replace("pairs.train.jsonl", "binary.train.jsonl"))
     (tmp_path / "list_data.yaml").write_text(tiny.replace("pairs.train.jsonl", "list.train.jsonl"))
-    for name, meta in (("db_list", "[1]"), ("db_cut", '{"format": '), ("db_binary", None)):
+    damaged = '{"format": 1, "model": {}, "model_ref": "mean", "chunking": 5}'
+    for name, meta in (("db_list", "[1]"), ("db_cut", '{"format": '), ("db_binary", None), ("db_chunking", damaged)):
         (tmp_path / name).mkdir()
         target = tmp_path / name / "dec2vec-index.json"
         target.write_bytes(b"\xff\x00") if meta is None else target.write_text(meta)
@@ -384,6 +385,7 @@ CASES = [
     ("search-meta-list", None, ["search", "--db", "db_list", "cats"], "not a JSON object"),
     ("search-meta-binary", None, ["search", "--db", "db_binary", "cats"], "unreadable index description"),
     ("ask-meta-list", None, ["ask", "--db", "db_list", "why?"], "not a JSON object"),
+    ("search-meta-damaged-field", None, ["search", "--db", "db_chunking", "cats"], "damaged index description"),
     ("index-build-meta-list", None, ["index", "build", "--db", "db_list", "--input", "good.txt"], "not a JSON object"),
     # --- every output, model name and path checked before the work
     (
