@@ -42,6 +42,8 @@ def is_stream(path: str | os.PathLike[str]) -> bool:
     """
     if os.fspath(path) == STDIN:
         return True
+    if os.fspath(path).startswith(("/dev/", "/proc/")):  # /dev/stdin, /dev/fd/N: no suffix tells the format
+        return os.path.exists(path) and not os.path.isdir(path)
     try:
         st = os.stat(path)
     except OSError:
