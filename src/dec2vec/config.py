@@ -16,6 +16,33 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # short spellings, saved canonical
 
 
+# the JSON types each field of a saved description may hold (bool is not an int here)
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "int": (int,),
+    "dict[str, Any]": (dict,),
+}
+
+
+def _check_types(values: dict[str, Any], path: Path) -> None:
+    """A damaged or hand-edited ``dec2vec.json`` fails here in one line, not as a TypeError in loading."""
+    fields = {f.name: f for f in dataclasses.fields(EmbedderConfig)}
+    missing = [
+        n
+        for n, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and n not in values
+    ]
+    if missing:
+        raise ConfigError(f"{path}: damaged model description, {', '.join(missing)} missing; copy or save it again")
+    for name, value in values.items():
+        kinds = _JSON_TYPES.get(str(fields[name].type)) if name in fields else None
+        if kinds is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ConfigError(
+                f"{path}: damaged model description, {name} is {type(value).__name__} {value!r}; copy or save it again"
+            )
+
+
 @dataclass
 class EmbedderConfig:
     recipe: str = field(metadata={"help": "registered recipe name (`dec2vec recipes`)"})
@@ -69,6 +96,7 @@ class EmbedderConfig:
             ) from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: damaged model description, not a JSON object; copy or save it again")
+        _check_types(values, path)
         if values.get("format_version", 1) > FORMAT_VERSION:
             raise ConfigError(f"{folder / CONFIG_NAME}: written by a newer dec2vec (format {values['format_version']})")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -42,6 +42,8 @@ def is_stream(path: str | os.PathLike[str]) -> bool:
     """
     if os.fspath(path) == STDIN:
         return True
+    if os.fspath(path).startswith(("/dev/", "/proc/")):  # /dev/stdin, /dev/fd/N: no suffix tells the format
+        return os.path.exists(path) and not os.path.isdir(path)
     try:
         st = os.stat(path)
     except OSError:
@@ -179,6 +181,19 @@ def check_writable(path: str | os.PathLike[str], what: str, *, folder: bool = Fa
         raise InputError(f"{what} {p}: cannot create files in {existing} ({e.strerror or e})") from None
     os.close(fd)
     os.unlink(probe)
+    return p
+
+
+def first_missing(path: str | os.PathLike[str]) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (``path`` itself, or a parent), or None.
+
+    What a failed job removes to leave the disk as it found it, when it created the folders itself.
+    """
+    p = Path(path).expanduser().absolute()
+    if p.exists():
+        return None
+    while not p.parent.exists() and p.parent != p:
+        p = p.parent
     return p
 
 

@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from dec2vec.cli import main
+from tests.unit.test_cli_bad_input import assert_one_line_error, run_cli, tree
 
 HAS_CUDA = torch.cuda.is_available()
 PAIRS = '{"query": "the cat", "positive": "a cat sat"}\n{"query": "the dog", "positive": "a dog ran"}\n'
@@ -60,6 +61,9 @@ def models(tmp_path_factory, tiny_backbone, tiny_encoder) -> dict[str, str]:
     (variant("json_cut", "mean") / "dec2vec.json").write_text('{"recipe": "mean",')
     (variant("json_list", "mean") / "dec2vec.json").write_text("[1, 2]")
     (variant("json_binary", "mean") / "dec2vec.json").write_bytes(b"\xff\xfe\x00\x81")
+    (variant("json_empty", "mean") / "dec2vec.json").write_text("{}")
+    described = json.loads((root / "mean" / "dec2vec.json").read_text())
+    (variant("json_types", "mean") / "dec2vec.json").write_text(json.dumps({**described, "max_length": "long"}))
     save_file({"x": torch.zeros(2)}, str(variant("heads_other", "c2v") / "heads.safetensors"))
     adapter = variant("adapter_cut", "mean") / "adapter"
     adapter.mkdir()
@@ -73,7 +77,7 @@ def models(tmp_path_factory, tiny_backbone, tiny_encoder) -> dict[str, str]:
 
 
 @pytest.fixture
-def paths(tmp_path, monkeypatch, models) -> dict[str, str]:
+def paths(tmp_path, monkeypatch, models, tiny_backbone) -> dict[str, str]:
     """The working folder of a case: inputs, configs, an index, all before the case runs."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEC2VEC_HOME", str(tmp_path / "home"))
@@ -94,7 +98,15 @@ def paths(tmp_path, monkeypatch, models) -> dict[str, str]:
     )
     (tmp_path / "train.yaml").write_text(config)
     (tmp_path / "home_out.yaml").write_text(config.replace("runs/x", "$DEC2VEC_HOME/run"))
-    for name, meta in (("db_list", "[1]"), ("db_cut", '{"format": '), ("db_binary", None)):
+    tiny = config.replace("{recipe: mean}", f"{{recipe: mean, backbone: {tiny_backbone}}}").replace(
+        "runs/x", "runs/a/b"
+    )
+    (tmp_path / "binary.train.jsonl").write_bytes(b"\x89PNG\xff\xfe\n\x00\x01")
+    (tmp_path / "list.train.jsonl").write_text("[1, 2]\n")
+    (tmp_path / "binary_data.yaml").write_text(tiny.replace("pairs.train.jsonl", "binary.train.jsonl"))
+    (tmp_path / "list_data.yaml").write_text(tiny.replace("pairs.train.jsonl", "list.train.jsonl"))
+    damaged = '{"format": 1, "model": {}, "model_ref": "mean", "chunking": 5}'
+    for name, meta in (("db_list", "[1]"), ("db_cut", '{"format": '), ("db_binary", None), ("db_chunking", damaged)):
         (tmp_path / name).mkdir()
         target = tmp_path / name / "dec2vec-index.json"
         target.write_bytes(b"\xff\x00") if meta is None else target.write_text(meta)
@@ -290,6 +302,9 @@ CASES = [
         "dec2vec.json: damaged model description, not a JSON object",
     ),
     ("embed-config-binary", None, ["embed", "-m", "{json_binary}", "x"], "damaged model description"),
+    ("embed-config-empty", None, ["embed", "-m", "{json_empty}", "x"], "recipe, backbone missing"),
+    ("embed-config-wrong-type", None, ["embed", "-m", "{json_types}", "x"], "max_length is str 'long'"),
+    ("export-config-wrong-type", None, ["export", "{json_types}", "--format", "onnx", "--out", "o"], "max_length"),
     ("info-heads-truncated", None, ["info", "{heads_cut}"], "damaged or truncated"),
     ("info-config-truncated", None, ["info", "{json_cut}"], "damaged model description"),
     (
@@ -345,6 +360,14 @@ CASES = [
     # --- malformed structured input
     ("train-binary-config", None, ["train", "binary.yaml"], "binary.yaml: not a text (YAML) file"),
     ("train-config-is-list", None, ["train", "list.yaml"], "the top level must be a mapping"),
+    ("train-binary-data", None, ["train", "binary_data.yaml", "--no-progress"], "binary.train.jsonl:1: not valid"),
+    ("train-data-not-objects", None, ["train", "list_data.yaml", "--no-progress"], "expected a JSON object"),
+    (
+        "index-db-deep-model-fails",
+        None,
+        ["index", "build", "--db", "x/y/db", "--input", "good.txt", "-m", "{json_cut}"],
+        "damaged",
+    ),
     (
         "train-set-bad-yaml",
         None,
@@ -362,6 +385,7 @@ CASES = [
     ("search-meta-list", None, ["search", "--db", "db_list", "cats"], "not a JSON object"),
     ("search-meta-binary", None, ["search", "--db", "db_binary", "cats"], "unreadable index description"),
     ("ask-meta-list", None, ["ask", "--db", "db_list", "why?"], "not a JSON object"),
+    ("search-meta-damaged-field", None, ["search", "--db", "db_chunking", "cats"], "damaged index description"),
     ("index-build-meta-list", None, ["index", "build", "--db", "db_list", "--input", "good.txt"], "not a JSON object"),
     # --- every output, model name and path checked before the work
     (
@@ -443,27 +467,6 @@ CASES = [
     ("serve-host-unresolvable", None, ["serve", "--host", "no-such-host.invalid", "--port", "0"], "cannot resolve"),
     ("search-db-is-file", None, ["search", "--db", "a_file", "cats"], "no index at"),
 ]
-
-
-def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as stop:  # argparse exits itself
-        code = stop.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def tree(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
-def assert_one_line_error(code, out, err, match):
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dec2vec: error: "), err
-    assert match in lines[0], lines[0]
 
 
 def test_the_table_covers_every_command():

@@ -11,6 +11,7 @@ from ..pretrained import DEFAULT_MODEL
 def cmd_models(args: argparse.Namespace) -> int:
     from .. import models
 
+    models.cache_home()  # a DEC2VEC_HOME that is a file fails before the first row, not halfway through the list
     if args.action == "pull":
         if not args.name:
             raise InputError("models pull needs a NAME; see `dec2vec models list`")

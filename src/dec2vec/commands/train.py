@@ -45,9 +45,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     _check_train_inputs(cfg)
     _interrupt_on_sigterm()
-    out = train(cfg, resume=args.resume, progress=not args.no_progress)
+    from ..io import first_missing
+    from ..train.config import expand_home
+
+    run_dir = expand_home(cfg.output_dir)
+    created = first_missing(run_dir)  # the folders this run makes
+    try:
+        out = train(cfg, resume=args.resume, progress=not args.no_progress)
+    except BaseException:
+        if created is not None and _nothing_saved(run_dir):  # failed before its first checkpoint: leave no folder
+            import shutil
+
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     print(f"saved the trained model to {out}", file=sys.stderr)
     return 0
+
+
+def _nothing_saved(run_dir) -> bool:  # run_dir: Path
+    """True when a run folder holds no checkpoint and no model: only the logs of a run that did nothing."""
+    if (run_dir / "model").exists():
+        return False
+    checkpoints = run_dir / "checkpoints"
+    return not checkpoints.is_dir() or not any(checkpoints.iterdir())
 
 
 def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig

@@ -106,10 +106,10 @@ def _temp_file_name(dest: Path) -> re.Pattern[str]:
     return re.compile(re.escape(f".{dest.name}.") + _RANDOM + re.escape(dest.suffix))
 
 
-def remove_stale_temps(dest: Path) -> list[Path]:
-    """Delete the temp files of ``dest`` that killed writers left beside it; returns what was deleted."""
+def _remove_stale_files(paths: list[Path]) -> list[Path]:
+    """Delete those of ``paths`` that are plain files no live writer holds, older than this process."""
     removed: list[Path] = []
-    for path in _siblings(dest, _temp_file_name(dest)):
+    for path in paths:
         if not path.is_file() or path.is_symlink() or (fd := _claim(path, min_age=True)) is None:
             continue
         try:
@@ -120,6 +120,11 @@ def remove_stale_temps(dest: Path) -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+def remove_stale_temps(dest: Path) -> list[Path]:
+    """Delete the temp files of ``dest`` that killed writers left beside it; returns what was deleted."""
+    return _remove_stale_files(_siblings(dest, _temp_file_name(dest)))
 
 
 _ANY_TEMP_FILE = re.compile(r"\.(?P<name>.+)\." + _RANDOM + r"(?P<suffix>\.[A-Za-z0-9]+)")
@@ -134,27 +139,15 @@ def remove_stale_temps_in(folder: str | os.PathLike[str]) -> list[Path]:
     unlocked and older than this process, are taken: a user's own hidden files never match both.
     """
     folder = Path(folder)
-    removed: list[Path] = []
     try:
         with os.scandir(folder) as listing:
-            names = [e.name for e in listing if e.is_file(follow_symlinks=False)]
+            names = [e.name for e in listing]
     except OSError:
-        return removed
-    for name in names:
-        m = _ANY_TEMP_FILE.fullmatch(name)
-        if m is None or not m["name"].endswith(m["suffix"]) or len(m["name"]) == len(m["suffix"]):
-            continue
-        path = folder / name
-        if (fd := _claim(path, min_age=True)) is None:
-            continue
-        try:
-            path.unlink()
-            removed.append(path)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return removed
+        return []
+    matches = [m for m in map(_ANY_TEMP_FILE.fullmatch, names) if m is not None]
+    return _remove_stale_files(
+        [folder / m.string for m in matches if m["name"].endswith(m["suffix"]) and m["name"] != m["suffix"]]
+    )
 
 
 @contextlib.contextmanager

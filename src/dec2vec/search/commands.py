@@ -68,7 +68,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     every input file down to its last line. A build that fails before committing anything removes
     the --db folder it created, so a typo leaves no empty index behind."""
     from ..errors import InputError
-    from ..io import check_writable
+    from ..io import check_writable, first_missing
 
     if args.action == "info":
         return _index_info(args)
@@ -81,12 +81,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         ChunkSpec(args.chunk_size, args.overlap, args.unit or "tokens")  # raises on overlap >= size
     db = check_writable(args.db, "--db", folder=True)
-    created = not db.exists()
+    created = first_missing(db)  # the folders this build makes
     try:
         return _build(args)
     except BaseException:
-        if created and _nothing_committed(db):  # the folder is only our leftovers (Ctrl-C, kill, disk full)
-            shutil.rmtree(db, ignore_errors=True)
+        if created is not None and _nothing_committed(db):  # only our leftovers (Ctrl-C, kill, disk full)
+            shutil.rmtree(created, ignore_errors=True)
         raise
 
 

@@ -122,6 +122,15 @@ class Store:
             raise InputError(f"{self.meta_path}: the index description is not a JSON object; rebuild the index")
         if meta.get("format") != FORMAT:
             raise InputError(f"{self.meta_path}: index format {meta.get('format')!r}, this dec2vec reads {FORMAT}")
+        shapes = {"model": (dict,), "model_ref": (str, type(None)), "chunking": (dict,)}
+        for key, kinds in shapes.items():
+            if not isinstance(meta.get(key), kinds):
+                raise InputError(f"{self.meta_path}: damaged index description ({key}: {meta.get(key)!r}); rebuild it")
+        chunking = meta["chunking"]
+        if set(chunking) != {"size", "overlap", "unit"} or not all(
+            isinstance(chunking[k], int) for k in ("size", "overlap")
+        ):
+            raise InputError(f"{self.meta_path}: damaged index description (chunking: {chunking!r}); rebuild it")
         return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
