@@ -127,15 +127,25 @@ def save_sharded(
 def load_sharded(path: Path, tree: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Put a sharded checkpoint's model and optimizer state back (every process reads its own shard)."""
     import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
     folder = path / SHARDED
     if not (folder / ".metadata").is_file():
         raise ConfigError(f"{path} holds no sharded state: it was written by a distributed: ddp run")
     model_sd, optim_sd = get_state_dict(tree, optimizer)
+    # a parameter that never had a gradient (e.g. an LM head under a contrastive loss) had no optimizer
+    # state when the checkpoint was written, and must have none now: the run continues as it would have
+    saved = dcp.FileSystemReader(str(folder)).read_metadata().state_dict_metadata
+    optim_sd["state"] = {
+        name: value
+        for name, value in optim_sd["state"].items()
+        if any(key.startswith(f"optim.state.{name}.") for key in saved)
+    }
     both = {"model": model_sd, "optim": optim_sd}
     dcp.load(both, checkpoint_id=str(folder))
-    set_state_dict(tree, optimizer, model_state_dict=both["model"], optim_state_dict=both["optim"])
+    # not strict: for the optimizer state left out above (every model key was loaded, or dcp.load raised)
+    options = StateDictOptions(strict=False)
+    set_state_dict(tree, optimizer, model_state_dict=both["model"], optim_state_dict=both["optim"], options=options)
 
 
 def gather_for_export(emb: Embedder, cfg: TrainConfig, ctx: DistContext) -> Embedder | None:

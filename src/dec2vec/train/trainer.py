@@ -371,12 +371,13 @@ class Trainer:
         """Save the trained embedder to ``output_dir/model`` (LoRA merged, or kept as an adapter)."""
         dest = self.out / "model"
         main_out = self.out if self.ctx.is_main else None  # where the main process keeps a temporary adapter
-        emb = self.emb
-        if self.sharded:  # no LoRA under FSDP: the weights, gathered on the main process
+        emb, adapter = self.emb, None
+        if self.sharded:  # no LoRA under FSDP: the weights, gathered on the main process (None elsewhere)
             from .fsdp import gather_for_export
 
             emb = gather_for_export(self.emb, self.cfg, self.ctx)  # type: ignore[assignment]
-        adapter = unwrap_lora(emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
+        else:
+            adapter = unwrap_lora(emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
         self.backbone_peft = self.encoder_peft = None
         summary = training_summary(self.cfg, self.state, _versions(), hardware(self.device, self.ctx.world_size))
         self._on_main(lambda: write_model(emb, dest, summary, adapter))
