@@ -131,3 +131,23 @@ def test_config_switches(tmp_path, tiny_backbone):
     with pytest.raises(ConfigError, match="outside the model's forward"):
         TrainConfig.from_dict({**mntp, "distributed": "fsdp", "lora": {"enabled": False}})
     assert StageConfig  # imported for the registry
+
+
+def test_the_documented_big_model_config_is_valid(tmp_path):
+    """docs/TRAINING.md's "Training a 1–8B model" config loads (on the shipped config) and validates."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    from dec2vec.train.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "TRAINING.md").read_text()
+    block = re.search(r"### A config\n\n```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    shutil.copy(root / "configs" / "causal2vec-distill.yaml", tmp_path)
+    (tmp_path / "big.yaml").write_text(block.group(1))
+    cfg = load_config(tmp_path / "big.yaml")
+    assert cfg.distributed == "fsdp" and cfg.gradient_checkpointing and not cfg.lora.enabled
+    stage = cfg.stages[0]
+    assert (stage.objective, stage.max_length, stage.batch_size, stage.chunk_size) == ("distill", 512, 512, 32)
