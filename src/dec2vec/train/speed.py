@@ -69,6 +69,7 @@ class Ahead:
     spec: DataSpec
     records: list[Record]
     loader_state: dict[str, Any]
+    skipped: dict[str, int]  # malformed lines skipped so far, per source, as of this batch
     features: dict[Any, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
@@ -122,7 +123,7 @@ def make_preparer(
     def prepare(step: int) -> Ahead:
         spec, records = loader.batch(step, batch_size)
         mine = records[ctx.shard(len(records))]
-        item = Ahead(spec, mine, loader.state_dict())
+        item = Ahead(spec, mine, loader.state_dict(), dict(loader.skipped))
         item.features = objective.tokenize_ahead(mine, spec)  # warns of nothing: training inputs are cut
         if pin:
             item.features = {k: {n: t.pin_memory() for n, t in f.items()} for k, f in item.features.items()}

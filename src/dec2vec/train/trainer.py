@@ -33,7 +33,7 @@ from .config import TrainConfig, config_fingerprint, expand_home
 from .data import MixtureLoader, draw_texts
 from .distributed import DistContext, all_true, average_gradients, init_distributed
 from .export import hardware, training_summary, unwrap_lora, write_model
-from .fsdp import full_norm
+from .fsdp import full_norm, gather_for_export, load_sharded, save_sharded
 from .lora import set_trainable
 from .objectives import Objective, build_objective
 from .preflight import check_run
@@ -149,8 +149,6 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(stage.warmup_steps, stage.steps))
         if restored is not None and self.state.stage == index and self.state.stage_step > 0:
             if self.sharded:
-                from .fsdp import load_sharded
-
                 load_sharded(restored.path, self.tree(objective), optimizer)
             else:
                 load_params(self.emb, params, restored.params)
@@ -203,9 +201,9 @@ class Trainer:
                 self.state.global_step += 1
                 self.state.stage_step += 1
                 self.state.data = item.loader_state
-                self.state.bad_lines[stage.name] = loader.skipped
+                self.state.bad_lines[stage.name] = item.skipped
                 dt = time.perf_counter() - t0
-                self.runlog.step(self.state, stage, result, scheduler.get_last_lr()[0], dt, loader.skipped, bar)
+                self.runlog.step(self.state, stage, result, scheduler.get_last_lr()[0], dt, item.skipped, bar)
                 end = self.state.stage_step == stage.steps
                 # before the checkpoint: a checkpoint of step N implies valid.csv's row N was written
                 if cfg.validate_every and (self.state.global_step % cfg.validate_every == 0 or end):
@@ -323,11 +321,12 @@ class Trainer:
     # ---- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self, params: dict[str, nn.Parameter], optimizer: Any, scheduler: Any, tree: nn.Module) -> None:
         rngs = rng_states(self.ctx, self.device)  # every process's own, so a resumed run continues each stream
-        first = lambda: self.runlog.save_progress(self.state.global_step)  # noqa: E731  a checkpoint has its counters
         keep = self.cfg.keep_checkpoints
-        if self.sharded:  # every process writes its shard
-            from .fsdp import save_sharded
 
+        def first() -> None:  # a checkpoint that exists always has its counters
+            self.runlog.save_progress(self.state.global_step)
+
+        if self.sharded:  # every process writes its shard
             return save_sharded(
                 self.ckpt_dir, self.state, tree, optimizer, scheduler, keep, rngs, self.ctx, self.device, first
             )
@@ -373,8 +372,6 @@ class Trainer:
         main_out = self.out if self.ctx.is_main else None  # where the main process keeps a temporary adapter
         emb, adapter = self.emb, None
         if self.sharded:  # no LoRA under FSDP: the weights, gathered on the main process (None elsewhere)
-            from .fsdp import gather_for_export
-
             emb = gather_for_export(self.emb, self.cfg, self.ctx)  # type: ignore[assignment]
         else:
             adapter = unwrap_lora(emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
