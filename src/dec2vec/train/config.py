@@ -280,9 +280,7 @@ class TrainConfig:
         if self.distributed not in DISTRIBUTED:
             raise ConfigError(f"distributed must be one of {DISTRIBUTED}, got '{self.distributed}'")
         if self.distributed == "fsdp":
-            from .fsdp import check_fsdp
-
-            check_fsdp(self)
+            _check_fsdp(self)
         if self.encoder_mode not in ENCODER_MODES:
             raise ConfigError(f"encoder_mode must be one of {ENCODER_MODES}, got '{self.encoder_mode}'")
         for key, low in (
@@ -307,6 +305,24 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         return _from_dict(cls, values, "")
+
+
+def _check_fsdp(cfg: TrainConfig) -> None:
+    """What ``distributed: fsdp`` (train/fsdp.py) cannot train with (``ConfigError``), before any model is built."""
+    from .objectives.registry import get_objective
+
+    if cfg.lora.enabled:
+        raise ConfigError("distributed: fsdp is for full fine-tuning; set lora.enabled: false (LoRA trains under ddp)")
+    if cfg.validate_every:
+        raise ConfigError("distributed: fsdp cannot validate during the run (validate_every: 0); evaluate the model")
+    if cfg.projector_init != "random":
+        raise ConfigError("distributed: fsdp needs projector_init: random")
+    for i, stage in enumerate(cfg.stages):
+        if not get_objective(stage.objective).runs_forward_only:
+            raise ConfigError(
+                f"stages.{i} ('{stage.name}'): objective '{stage.objective}' uses the backbone outside the "
+                "model's forward, which distributed: fsdp does not support; use distributed: ddp"
+            )
 
 
 _NESTED: dict[tuple[str, str], type] = {

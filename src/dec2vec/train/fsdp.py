@@ -7,13 +7,14 @@ each process embeds its shard of the global batch, negatives are gathered with g
 DDP, and FSDP's reduce-scatter averages the gradients (so ``average_gradients`` is skipped).
 
 Checkpoints stay atomic folders (``checkpoint.py``) and add ``sharded/``: model and optimizer state
-written by every process through ``torch.distributed.checkpoint`` (each its own shard; resumable
-with another process count). The final model is gathered to the main process and saved as usual.
+written by every process through ``torch.distributed.checkpoint`` (each its own shard; a resume
+needs the same process count, as under DDP, for the per-process RNG streams). The final model is
+gathered to the main process and saved as usual.
 
-Refused up front, with the reason: LoRA (adapters are small; DDP trains them), in-run validation
-(it runs on the main process alone, but every forward of a sharded model needs every process), a
-least-squares projector start, and objectives that call the backbone's parts outside the model's
-forward (``Objective.runs_forward_only``).
+Refused when the config is built (``config._check_fsdp``), with the reason: LoRA (adapters are
+small; DDP trains them), in-run validation (it runs on the main process alone, but every forward of
+a sharded model needs every process), a least-squares projector start, and objectives that call
+the backbone's parts outside the model's forward (``Objective.runs_forward_only``).
 """
 
 from __future__ import annotations
@@ -33,28 +34,9 @@ from .speed import decoder_layers
 if TYPE_CHECKING:
     from ..embedder import Embedder
     from .checkpoint import TrainingState
-    from .config import TrainConfig
     from .distributed import DistContext
 
 SHARDED = "sharded"
-
-
-def check_fsdp(cfg: TrainConfig) -> None:
-    """What ``distributed: fsdp`` cannot train with (``ConfigError``), before any model is built."""
-    from .objectives import get_objective
-
-    if cfg.lora.enabled:
-        raise ConfigError("distributed: fsdp is for full fine-tuning; set lora.enabled: false (LoRA trains under ddp)")
-    if cfg.validate_every:
-        raise ConfigError("distributed: fsdp cannot validate during the run (validate_every: 0); evaluate the model")
-    if cfg.projector_init != "random":
-        raise ConfigError("distributed: fsdp needs projector_init: random")
-    for i, stage in enumerate(cfg.stages):
-        if not get_objective(stage.objective).runs_forward_only:
-            raise ConfigError(
-                f"stages.{i} ('{stage.name}'): objective '{stage.objective}' uses the backbone outside the "
-                "model's forward, which distributed: fsdp does not support; use distributed: ddp"
-            )
 
 
 def shard_model(emb: Embedder) -> None:
@@ -148,16 +130,14 @@ def load_sharded(path: Path, tree: nn.Module, optimizer: torch.optim.Optimizer) 
     set_state_dict(tree, optimizer, model_state_dict=both["model"], optim_state_dict=both["optim"], options=options)
 
 
-def gather_for_export(emb: Embedder, cfg: TrainConfig, ctx: DistContext) -> Embedder | None:
-    """The trained model, whole, on the main process's CPU (None on the others): a fresh embedder of
-    the same config with the gathered weights (a collective)."""
+def gather_for_export(emb: Embedder, fresh: Callable[[], Embedder], ctx: DistContext) -> Embedder | None:
+    """The trained model, whole, on the main process's CPU (None on the others): ``fresh()`` (an unsharded
+    embedder of the same config, on the CPU) with the gathered weights (a collective)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    from .setup import build_embedder
 
     full = get_model_state_dict(emb, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if not ctx.is_main:
         return None
-    whole = build_embedder(cfg, torch.device("cpu"))
+    whole = fresh()
     whole.load_state_dict(full)
     return whole

@@ -372,7 +372,8 @@ class Trainer:
         main_out = self.out if self.ctx.is_main else None  # where the main process keeps a temporary adapter
         emb, adapter = self.emb, None
         if self.sharded:  # no LoRA under FSDP: the weights, gathered on the main process (None elsewhere)
-            emb = gather_for_export(self.emb, self.cfg, self.ctx)  # type: ignore[assignment]
+            fresh = lambda: build_embedder(self.cfg, torch.device("cpu"))  # noqa: E731
+            emb = gather_for_export(self.emb, fresh, self.ctx)  # type: ignore[assignment]
         else:
             adapter = unwrap_lora(emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
         self.backbone_peft = self.encoder_peft = None
