@@ -208,7 +208,7 @@ def main() -> None:
         f"{dev.type} ({name}, {torch.get_num_threads()} threads), {time.strftime('%Y-%m-%d')}\n\n"
         f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}; "
         f"batch {stage.batch_size}, max length {stage.max_length or cfg.model.max_length}, precision {cfg.precision}, "
-        f"LoRA r={cfg.lora.r if cfg.lora.enabled else 'off'}, chunk_size {stage.chunk_size}; "
+        f"LoRA r={cfg.lora.r if cfg.lora.enabled else 'off'}, chunk_size {stage.chunk_size}, prefetch {cfg.prefetch}; "
         f"mean of {n} steps after a warm-up step: **{per_step:.3f} s/step**\n\n"
         "| part | s/step | share |\n|---|---|---|\n"
     )
