@@ -58,7 +58,7 @@ def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
 
 def clean_stale(root: Path) -> None:
     """Remove temporary folders left by a run killed while writing a checkpoint."""
-    for tmp in root.glob(".step-*"):
+    for tmp in [*root.glob(".step-*"), *root.glob(".sharded-*")]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -66,14 +66,17 @@ def save_checkpoint(
     root: Path,
     state: TrainingState,
     params: dict[str, torch.Tensor],
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     scheduler: Any,
     keep: int = 2,
     rng: list[dict[str, torch.Tensor]] | None = None,
+    sharded: Path | None = None,
 ) -> Path:
     """Write ``root/step-N`` atomically, point ``root/latest`` at it, and drop old ones beyond ``keep``.
 
     ``rng`` holds every process's RNG state (index = rank); by default this process's CPU state.
+    ``sharded``: a folder of sharded model and optimizer state (``fsdp.save_sharded``), moved in as
+    ``sharded/``; ``params`` and ``optimizer`` are then empty and None.
     Files and folders are fsynced before ``latest`` moves, so even a power cut cannot leave
     ``latest`` pointing at a folder of truncated files.
     """
@@ -88,7 +91,13 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in params.items()}, tmp / "trainable.safetensors")
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        optim = optimizer.state_dict() if optimizer is not None else None
+        torch.save({"optimizer": optim, "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        if sharded is not None:
+            os.replace(sharded, tmp / "sharded")
+            for f in (tmp / "sharded").iterdir():
+                fsync_path(f)
+            fsync_path(tmp / "sharded")
         per_rank = rng or [rng_state(torch.device("cpu"))]
         save_file({f"rank{r}.{k}": v for r, s in enumerate(per_rank) for k, v in s.items()}, tmp / "rng.safetensors")
         meta = {**state.__dict__, "python_random": repr(random.getstate())}
@@ -120,6 +129,8 @@ def save_checkpoint(
 
 def _complete(path: Path) -> bool:
     names = ("state.json", "trainable.safetensors", "optimizer.pt", "rng.safetensors")
+    if (path / "sharded").exists() and not (path / "sharded" / ".metadata").is_file():
+        return False
     return all((path / n).is_file() and (path / n).stat().st_size > 0 for n in names)
 
 

@@ -23,6 +23,7 @@ from .config_files import read_config_file as read_config_file
 ENCODER_MODES = ("frozen", "full", "lora")
 PRECISIONS = ("fp32", "bf16")
 PROJECTOR_INITS = ("random", "lstsq")
+DISTRIBUTED = ("ddp", "fsdp")
 
 T = TypeVar("T")
 
@@ -268,6 +269,25 @@ class TrainConfig:
     validate_pairs: int = field(
         default=50, metadata={"help": "validate_every: pairs per source in each validation pool"}
     )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={
+            "help": "recompute the backbone's layer activations in the backward pass: less memory, ~30% more compute"
+        },
+    )
+    compile: bool = field(
+        default=False, metadata={"help": "torch.compile each decoder layer (dynamic shapes); off: eager"}
+    )
+    prefetch: bool = field(
+        default=True, metadata={"help": "read and tokenise the next batch in a background thread while a step runs"}
+    )
+    distributed: str = field(
+        default="ddp",
+        metadata={
+            "help": f"{DISTRIBUTED}: under torchrun, ddp keeps a whole model per process and averages gradients; "
+            "fsdp shards parameters, gradients and optimizer state over the processes (FSDP2, full fine-tuning)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -278,6 +298,10 @@ class TrainConfig:
             raise ConfigError(f"projector_init must be one of {PROJECTOR_INITS}, got '{self.projector_init}'")
         if self.length_buckets < 0 or self.length_buckets == 1:
             raise ConfigError(f"length_buckets must be 0 (off) or >= 2, got {self.length_buckets}")
+        if self.distributed not in DISTRIBUTED:
+            raise ConfigError(f"distributed must be one of {DISTRIBUTED}, got '{self.distributed}'")
+        if self.distributed == "fsdp":
+            _check_fsdp(self)
         if self.encoder_mode not in ENCODER_MODES:
             raise ConfigError(f"encoder_mode must be one of {ENCODER_MODES}, got '{self.encoder_mode}'")
         for key, low in (
@@ -304,6 +328,24 @@ class TrainConfig:
         return _from_dict(cls, values, "")
 
 
+def _check_fsdp(cfg: TrainConfig) -> None:
+    """What ``distributed: fsdp`` (train/fsdp.py) cannot train with (``ConfigError``), before any model is built."""
+    from .objectives.registry import get_objective
+
+    if cfg.lora.enabled:
+        raise ConfigError("distributed: fsdp is for full fine-tuning; set lora.enabled: false (LoRA trains under ddp)")
+    if cfg.validate_every:
+        raise ConfigError("distributed: fsdp cannot validate during the run (validate_every: 0); evaluate the model")
+    if cfg.projector_init != "random":
+        raise ConfigError("distributed: fsdp needs projector_init: random")
+    for i, stage in enumerate(cfg.stages):
+        if not get_objective(stage.objective).runs_forward_only:
+            raise ConfigError(
+                f"stages.{i} ('{stage.name}'): objective '{stage.objective}' uses the backbone outside the "
+                "model's forward, which distributed: fsdp does not support; use distributed: ddp"
+            )
+
+
 _NESTED: dict[tuple[str, str], type] = {
     ("TrainConfig", "model"): ModelSpec,
     ("TrainConfig", "stages"): StageConfig,
@@ -326,7 +368,13 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "run": {"precision": "fp32", "length_buckets": 0, "projector_init": "random", "projector_init_texts": 2048},
+    "run": {
+        "precision": "fp32",
+        "length_buckets": 0,
+        "projector_init": "random",
+        "projector_init_texts": 2048,
+        "distributed": "ddp",
+    },
     "stage": {
         "teacher": "all-mpnet-base-v2",
         "teacher_max_length": None,
@@ -345,7 +393,8 @@ def config_fingerprint(cfg: TrainConfig) -> str:
     """A hash of what determines the run's trajectory, checked on --resume.
 
     Settings that change only logging, checkpointing, validation, where files go, the device,
-    bad-line skipping or how the result is saved are left out, so a resume may change them.
+    bad-line skipping, how the result is saved or how fast a step runs (gradient checkpointing,
+    compilation, prefetching) are left out, so a resume may change them.
     """
     import hashlib
 
@@ -362,6 +411,9 @@ def config_fingerprint(cfg: TrainConfig) -> str:
         "max_bad_steps",
         "validate_every",  # validation keeps the RNG stream as it was, so the weights do not depend on it
         "validate_pairs",
+        "gradient_checkpointing",  # the same function recomputed: same gradients
+        "compile",
+        "prefetch",
     ):
         d.pop(k, None)
     # settings added later count only when set, so runs checkpointed before they existed still resume

@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from ..device import pick_device
-from ..embedder import Embedder
 from ..errors import ConfigError, Dec2VecError
 from ..pipeline import TruncationWarning
 from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint, write_atomic
@@ -34,11 +33,14 @@ from .config import TrainConfig, config_fingerprint, expand_home
 from .data import MixtureLoader, draw_texts
 from .distributed import DistContext, all_true, average_gradients, init_distributed
 from .export import hardware, training_summary, unwrap_lora, write_model
+from .fsdp import full_norm, gather_for_export, load_sharded, save_sharded
 from .lora import set_trainable
 from .objectives import Objective, build_objective
 from .preflight import check_run
 from .resume import Restored, find_restore, load_params, rng_states
 from .runlog import RunLog
+from .setup import build_embedder, lr_lambda, ready_to_train
+from .speed import BatchesAhead, make_preparer
 from .validate import kept_rng, validate
 
 log = logging.getLogger(__name__)
@@ -46,36 +48,6 @@ log = logging.getLogger(__name__)
 
 class TrainingError(Dec2VecError):
     """Training cannot go on (e.g. the loss stayed non-finite)."""
-
-
-def build_embedder(cfg: TrainConfig, device: torch.device) -> Embedder:
-    m = cfg.model
-    if m.init:
-        emb = Embedder.from_pretrained(str(expand_home(m.init)), device=device, dtype=m.dtype)  # $DEC2VEC_HOME/...
-        if emb.config.recipe != m.recipe:
-            raise ConfigError(f"model.init is a '{emb.config.recipe}' model but model.recipe is '{m.recipe}'")
-        return emb
-    kwargs: dict[str, Any] = {"encoder": m.encoder} if m.encoder else {}
-    return Embedder.from_recipe(
-        m.recipe,
-        m.backbone,
-        device=device,
-        dtype=m.dtype,
-        seed=cfg.seed,
-        max_length=m.max_length,
-        encoder_long_texts=m.encoder_long_texts,
-        **kwargs,
-        **m.recipe_options,
-    )
-
-
-def lr_lambda(warmup: int, total: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return f
 
 
 class Trainer:
@@ -96,6 +68,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.emb = build_embedder(cfg, self.device)
             self.backbone_peft, self.encoder_peft = set_trainable(self.emb, cfg)  # peft wrappers, or None
+            self.sharded = ready_to_train(self.emb, cfg, self.ctx)  # checkpointing, compile, FSDP
             if self.ctx.rank:  # same weights and LoRA init on every process, then independent dropout streams
                 torch.manual_seed(cfg.seed + self.ctx.rank)
             self.emb.train()
@@ -112,9 +85,11 @@ class Trainer:
         if mode and self.emb.encoder is not None and self.cfg.encoder_mode == "frozen":
             self.emb.encoder.eval()  # a frozen encoder gives the same vector as at inference
 
+    def tree(self, objective: Objective) -> nn.Module:
+        return nn.ModuleDict({"model": self.emb, "objective": objective.extra})
+
     def trainable(self, objective: Objective) -> dict[str, nn.Parameter]:
-        tree = nn.ModuleDict({"model": self.emb, "objective": objective.extra})
-        return {n: p for n, p in tree.named_parameters() if p.requires_grad}
+        return {n: p for n, p in self.tree(objective).named_parameters() if p.requires_grad}
 
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> Path:
@@ -173,8 +148,11 @@ class Trainer:
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=stage.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(stage.warmup_steps, stage.steps))
         if restored is not None and self.state.stage == index and self.state.stage_step > 0:
-            load_params(self.emb, params, restored.params)
-            optimizer.load_state_dict(restored.optim["optimizer"])
+            if self.sharded:
+                load_sharded(restored.path, self.tree(objective), optimizer)
+            else:
+                load_params(self.emb, params, restored.params)
+                optimizer.load_state_dict(restored.optim["optimizer"])
             scheduler.load_state_dict(restored.optim["scheduler"])
             loader.load_state_dict(self.state.data)
             # last: building the objective above drew from the RNG
@@ -189,17 +167,21 @@ class Trainer:
         self.train(True)
         plist = list(params.values())
         bad_in_row = 0
+        pin = self.device.type == "cuda"
+        prepare = make_preparer(loader, stage.batch_size, self.ctx, objective, pin)
+        ahead = BatchesAhead(prepare, self.state.stage_step, stage.steps, cfg.prefetch)
         try:
             while self.state.stage_step < stage.steps:
                 t0 = time.perf_counter()
-                spec, records = loader.batch(self.state.stage_step, stage.batch_size)
-                mine = records[self.ctx.shard(len(records))]
+                item = ahead.get(self.state.stage_step)  # read and tokenised while the last step ran
+                spec, mine, objective.ahead = item.spec, item.records, item.features
                 optimizer.zero_grad(set_to_none=True)
                 with warnings.catch_warnings(), self._autocast():
                     warnings.simplefilter("ignore", TruncationWarning)  # training inputs are cut to max_length
                     result = objective.step(mine, spec, self.state.global_step)
-                average_gradients(plist, self.ctx)
-                grad_norm = torch.nn.utils.clip_grad_norm_(plist, stage.max_grad_norm or math.inf)
+                if not self.sharded:  # FSDP's reduce-scatter has averaged them
+                    average_gradients(plist, self.ctx)
+                grad_norm = full_norm(torch.nn.utils.clip_grad_norm_(plist, stage.max_grad_norm or math.inf))
                 finite = math.isfinite(float(result.loss)) and bool(torch.isfinite(grad_norm))
                 if all_true(finite, self.ctx, self.device):  # a NaN gradient with a finite loss counts too
                     optimizer.step()
@@ -218,17 +200,18 @@ class Trainer:
                 scheduler.step()
                 self.state.global_step += 1
                 self.state.stage_step += 1
-                self.state.data = loader.state_dict()
-                self.state.bad_lines[stage.name] = loader.skipped
+                self.state.data = item.loader_state
+                self.state.bad_lines[stage.name] = item.skipped
                 dt = time.perf_counter() - t0
-                self.runlog.step(self.state, stage, result, scheduler.get_last_lr()[0], dt, loader.skipped, bar)
+                self.runlog.step(self.state, stage, result, scheduler.get_last_lr()[0], dt, item.skipped, bar)
                 end = self.state.stage_step == stage.steps
                 # before the checkpoint: a checkpoint of step N implies valid.csv's row N was written
                 if cfg.validate_every and (self.state.global_step % cfg.validate_every == 0 or end):
+                    ahead.wait()  # validation tokenises at another token limit
                     self._validate(stage.name, old_max, bar)
                 every = cfg.checkpoint_every
                 if (every and self.state.global_step % every == 0) or end:
-                    self._checkpoint(params, optimizer, scheduler)
+                    self._checkpoint(params, optimizer, scheduler, self.tree(objective))
             skipped = sum(self.state.bad_lines.get(stage.name, {}).values())
             if skipped:
                 log.warning(
@@ -238,7 +221,9 @@ class Trainer:
                     self.state.bad_lines[stage.name],
                 )
         finally:
+            ahead.close()
             self.emb.max_length = old_max
+            objective.ahead = {}
             objective.close()
 
     def _loader(self, index: int, kind: str) -> MixtureLoader:
@@ -335,14 +320,21 @@ class Trainer:
         self._on_main(run)
 
     # ---- checkpoints ----------------------------------------------------------------------------
-    def _checkpoint(self, params: dict[str, nn.Parameter], optimizer: Any, scheduler: Any) -> None:
+    def _checkpoint(self, params: dict[str, nn.Parameter], optimizer: Any, scheduler: Any, tree: nn.Module) -> None:
         rngs = rng_states(self.ctx, self.device)  # every process's own, so a resumed run continues each stream
+        keep = self.cfg.keep_checkpoints
+
+        def first() -> None:  # a checkpoint that exists always has its counters
+            self.runlog.save_progress(self.state.global_step)
+
+        if self.sharded:  # every process writes its shard
+            return save_sharded(
+                self.ckpt_dir, self.state, tree, optimizer, scheduler, keep, rngs, self.ctx, self.device, first
+            )
 
         def write() -> None:
-            self.runlog.save_progress(self.state.global_step)  # first: a checkpoint that exists always has its counters
-            save_checkpoint(
-                self.ckpt_dir, self.state, dict(params), optimizer, scheduler, self.cfg.keep_checkpoints, rngs
-            )
+            first()
+            save_checkpoint(self.ckpt_dir, self.state, dict(params), optimizer, scheduler, keep, rngs)
 
         self._on_main(write)
 
@@ -379,10 +371,15 @@ class Trainer:
         """Save the trained embedder to ``output_dir/model`` (LoRA merged, or kept as an adapter)."""
         dest = self.out / "model"
         main_out = self.out if self.ctx.is_main else None  # where the main process keeps a temporary adapter
-        adapter = unwrap_lora(self.emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
+        emb, adapter = self.emb, None
+        if self.sharded:  # no LoRA under FSDP: the weights, gathered on the main process (None elsewhere)
+            fresh = lambda: build_embedder(self.cfg, torch.device("cpu"))  # noqa: E731
+            emb = gather_for_export(self.emb, fresh, self.ctx)  # type: ignore[assignment]
+        else:
+            adapter = unwrap_lora(emb, self.backbone_peft, self.encoder_peft, self.cfg.merge_on_save, main_out)
         self.backbone_peft = self.encoder_peft = None
         summary = training_summary(self.cfg, self.state, _versions(), hardware(self.device, self.ctx.world_size))
-        self._on_main(lambda: write_model(self.emb, dest, summary, adapter))
+        self._on_main(lambda: write_model(emb, dest, summary, adapter))
         return dest
 
 

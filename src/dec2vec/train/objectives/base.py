@@ -21,6 +21,7 @@ from torch import nn
 
 from ...embedder import Embedder
 from ...errors import ConfigError
+from ...pipeline import validate_texts
 from ..distributed import DistContext
 from ..gradcache import cached_backward
 
@@ -48,6 +49,7 @@ class Objective:
     kind: ClassVar[str] = "pairs"  # one of KINDS: the data the loader hands to ``step``
     parts: ClassVar[tuple[str, ...]]  # the named loss parts ``step`` returns: log.csv columns
     prepares_ahead: ClassVar[bool] = False  # whether ``prepare`` sees every text of the stage before step 1
+    runs_forward_only: ClassVar[bool] = True  # the model only through ``emb(features)``: FSDP may shard it
 
     @classmethod
     def check_config(cls, stage: StageConfig) -> None:
@@ -62,14 +64,41 @@ class Objective:
     def __init__(self, emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> None:
         self.emb, self.stage, self.ctx, self.seed = emb, stage, ctx, seed
         self.extra = nn.ModuleDict()  # trainable modules used only while training (never saved)
+        self.ahead: dict[Any, Features] = {}  # this step's inputs tokenised ahead (``tokenize_ahead``)
 
     @property
     def device(self) -> torch.device:
         return self.emb.device
 
     def features(self, texts: list[str], instruction: str | None = None) -> Features:
-        feats = self.emb.tokenize(texts, instruction)
-        return {k: v.to(self.device) for k, v in feats.items()}
+        """Model inputs on the device: tokenised ahead by the trainer's worker when planned, else now.
+        Copies are non-blocking (from pinned memory when the worker pinned them on CUDA)."""
+        feats = self.ahead.get((tuple(texts), instruction))
+        if feats is None:
+            feats = self.emb.tokenize(texts, instruction)
+        return {k: v.to(self.device, non_blocking=True) for k, v in feats.items()}
+
+    def plan(self, records: list[Record], spec: DataSpec) -> list[tuple[list[str], str | None]] | None:
+        """The (texts, instruction) groups ``step`` will embed for ``records``, in order, so the trainer
+        can tokenise them ahead in its worker; None (the default) when the objective does not say."""
+        return None
+
+    def tokenize_ahead(self, records: list[Record], spec: DataSpec) -> dict[Any, Features]:
+        """CPU features of the chunks ``plan`` names, keyed as ``features`` looks them up. Thread-safe
+        against a running step: it reads the tokenizers only, and warns of nothing (training cuts inputs)."""
+        groups = self.plan(records, spec)
+        if not groups:
+            return {}
+        pipe, chunk = self.emb.pipeline, self._chunk(groups)
+        out: dict[Any, Features] = {}
+        for texts, instruction in groups:
+            for i in range(0, len(texts), chunk):
+                part = texts[i : i + chunk]
+                out[(tuple(part), instruction)] = pipe.features(pipe.prepare(validate_texts(part), instruction, True))
+        return out
+
+    def _chunk(self, groups: list[tuple[list[str], str | None]]) -> int:
+        return self.stage.chunk_size or max(len(texts) for texts, _ in groups)
 
     def generator(self, step: int) -> torch.Generator:
         """Masks drawn from (seed, step, rank), so a resumed run draws the same ones."""
@@ -99,7 +128,7 @@ class Objective:
         With ``chunk_size`` set this is gradient caching (one chunk's activations at a time); the
         loss and gradients are the same either way. Returns the detached loss and the real tokens.
         """
-        chunk = self.stage.chunk_size or max(len(texts) for texts, _ in groups)
+        chunk = self._chunk(groups)
         chunks = [
             [self.features(texts[i : i + chunk], instruction) for i in range(0, len(texts), chunk)]
             for texts, instruction in groups

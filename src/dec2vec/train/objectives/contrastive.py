@@ -63,6 +63,10 @@ class _Contrastive(Objective):
         """Queries, their instruction, documents (positives first, in query order) and each document's query."""
         raise NotImplementedError
 
+    def plan(self, records: list[Record], spec: DataSpec) -> list[tuple[list[str], str | None]]:
+        q_texts, instruction, d_texts, _ = self.groups(records, spec)
+        return [(q_texts, instruction), (d_texts, None)]
+
     def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
         q_texts, instruction, d_texts, owners = self.groups(records, spec)
         temperature = self.stage.temperature

@@ -53,6 +53,7 @@ class MNTP(Objective):
     name = "mntp"
     kind = "text"
     parts = ("mntp",)
+    runs_forward_only = False  # the LM head, outside the embedding forward
 
     def step(self, records: list[Record], spec: DataSpec, step: int) -> StepResult:
         feats = self.features([r.text for r in records])  # type: ignore[misc]
@@ -79,6 +80,7 @@ class UniMAE(Objective):
     name = "unimae"
     kind = "text"
     parts = ("mar", "mrc")
+    runs_forward_only = False  # the LM head and input embeddings, outside the embedding forward
 
     def __init__(self, emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> None:
         super().__init__(emb, stage, ctx, seed)
