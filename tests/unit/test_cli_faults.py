@@ -619,3 +619,33 @@ def test_a_signal_removes_the_temp_file(tmp_path, models, sig, code):
     assert returncode == code, err
     assert "Traceback" not in err, err
     assert left == ["many.txt"], left
+
+
+def test_serve_port_0_prints_the_port_it_got(models):
+    """`serve --port 0` binds a free port and says which (it printed ":0" before), then stops on SIGTERM."""
+    pytest.importorskip("uvicorn")
+    import re
+    import urllib.request
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "dec2vec", "serve", "-m", models["mean"], "--port", "0", "--no-access-log"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+    try:
+        line = ""
+        deadline = time.time() + 120
+        while time.time() < deadline and "serving" not in line:
+            line = proc.stderr.readline()
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))
+        assert port > 0
+        for _ in range(100):  # uvicorn starts listening just after the line
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"nothing answers on port {port}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
