@@ -79,17 +79,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ..train.validate import paired_mrr_difference, validate, write_report
 
     cfg = load_config(args.config, [])
+    blocks = None
+    if args.selection:
+        import hashlib
+
+        from ..train.selection import read_selection, validate_selection
+
+        blocks = read_selection(Path(args.selection))
+        digest = hashlib.sha256(Path(args.selection).read_bytes()).hexdigest()
+        print(f"selection split {args.selection}: sha256 {digest} (the fixed one: configs/selection.json)")
+        instructions = {  # a selection source gets the instruction its corpus has in the config, if any
+            Path(str(s.path)).name.removesuffix(".train.jsonl"): s.instruction for st in cfg.stages for s in st.data
+        }
     results = {}
     for ref in args.models:
         name, _, model = ref.partition("=") if "=" in ref else (ref, "", ref)
         emb = Embedder.from_pretrained(model, device=args.device)
-        res = validate(emb, cfg, n=args.n)
+        res = validate_selection(emb, blocks, instructions) if blocks is not None else validate(emb, cfg, n=args.n)
         results[name] = {"model": model, **res}
         parts = "  ".join(f"{k} R@1 {v['recall_at_1']:.3f}" for k, v in res["sources"].items())
-        print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}  ({parts})")
+        pooled = f"  pooled MRR {res['pooled']['mrr']:.4f}" if "pooled" in res else ""
+        print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}{pooled}  ({parts})")
     names = list(results)
+    if blocks is not None:
+        from ..train.selection import paired_pooled_difference as compare
+    else:
+        compare = paired_mrr_difference
     for name in names[1:]:  # each model against the first, pair by pair
-        diff, lo, hi = paired_mrr_difference(results[names[0]], results[name])
+        diff, lo, hi = compare(results[names[0]], results[name])
         verdict = "better" if lo > 0 else "worse" if hi < 0 else "inconclusive"
         print(f"{name} − {names[0]}: MRR {diff:+.4f} [{lo:+.4f}, {hi:+.4f}] (95% CI, pairs resampled) {verdict}")
     if args.out:
@@ -114,5 +131,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     va.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL", help="saved folders or names")
     va.add_argument("--n", type=positive_int, default=100, help="pairs per source (default: 100)")
     va.add_argument("--out", default=None, help="write the scores as JSON here")
+    va.add_argument(
+        "--selection",
+        default=None,
+        metavar="FILE",
+        help="score on this fixed selection split (dec2vec data selection) instead of the first --n valid pairs",
+    )
     va.add_argument("--device", default=None, help="cpu, cuda … (default: CUDA when present)")
     va.set_defaults(func=cmd_validate)
