@@ -93,6 +93,8 @@ def test_manifest_provenance_and_leakage(built):
         "gensim-lee",
         "rotten-tomatoes",
         "news-articles",
+        "reserved-word-pairs",  # WordSim-353 / SimLex-999 pairs (gensim's copies)
+        "wordnet-word-sts",  # the word task's pairs
     }
     if any(c["name"] == "wikipedia-vital-articles" for c in leak["checked"]):
         assert m["corpora"]["wiki-gensim"]["counts"]["dropped_leakage_pages"] > 20  # Anarchism, Autism …

@@ -288,14 +288,14 @@ def test_leakage_filter_sentences_and_titles():
     assert f.leaks(titled) == "title" and f.leaks(titled2) == "title"
     kept, dropped = f.apply([leak, near, short, whole, titled, titled2])
     assert kept == [near, short]
-    assert dropped == {"title": 2, "text": 1, "sentence": 1, "pages": 2}
+    assert dropped == {"title": 2, "text": 1, "sentence": 1, "pair": 0, "pages": 2}
 
 
 def test_eval_index_reports_missing_packages(caplog):
     src = EvalSource(
         "nowhere", "dec2vec_no_such_module", "no-such-dist", "no-such-dist==1.0", ("x.json",), lambda p: []
     )
-    ix = EvalIndex.locate([src])
+    ix = EvalIndex.locate([src], pair_sources=())
     assert ix.checked == [] and ix.missing == [
         {"name": "nowhere", "install": "pip install --no-deps no-such-dist==1.0"}
     ]
@@ -490,7 +490,7 @@ def fake_registry(tmp_path, monkeypatch):
     index = EvalIndex(
         located=[(evals, {})], checked=[{"name": "fake-eval", "package": "x", "version": "1", "files": {}}], missing=[]
     )
-    monkeypatch.setattr(build_mod.EvalIndex, "locate", classmethod(lambda cls, sources=(): index))
+    monkeypatch.setattr(build_mod.EvalIndex, "locate", classmethod(lambda cls, sources=(), pair_sources=(): index))
     return root
 
 
@@ -591,6 +591,8 @@ def test_registry_names_every_output():
         "chitchat-turns",
         "shakespeare-turns",
         "chatterbot-qa",
+        "manpages-section-passage",
+        "bible-outline-passage",
         "fortunes",
         "text-mix",
     ]

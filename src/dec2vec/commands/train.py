@@ -112,19 +112,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.out:
         check_writable(args.out, "--out")  # the report is written last: fail now, not after the scoring
         check_not_an_input(args.out, [args.config], "--out")
+    blocks = None
+    if args.selection:
+        import hashlib
+
+        from ..train.selection import read_selection, validate_selection
+
+        blocks = read_selection(Path(args.selection))
+        digest = hashlib.sha256(Path(args.selection).read_bytes()).hexdigest()
+        print(f"selection split {args.selection}: sha256 {digest} (the fixed one: configs/selection.json)")
+        instructions = {  # a selection source gets the instruction its corpus has in the config, if any
+            Path(str(s.path)).name.removesuffix(".train.jsonl"): s.instruction for st in cfg.stages for s in st.data
+        }
     results = {}
     for name, model in refs:
         emb = Embedder.from_pretrained(model, device=args.device)
-        res = validate(emb, cfg, n=args.n)
+        res = validate_selection(emb, blocks, instructions) if blocks is not None else validate(emb, cfg, n=args.n)
         results[name] = {"model": model, **res}
         parts = "  ".join(f"{k} R@1 {v['recall_at_1']:.3f}" for k, v in res["sources"].items())
-        print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}  ({parts})")
-        for part, v in res["parts"].items():  # a composite embedding: each part alone (Causal2Vec h_ctx, h_eos)
+        pooled = f"  pooled MRR {res['pooled']['mrr']:.4f}" if "pooled" in res else ""
+        print(f"{name:<28} mean R@1 {res['mean']['recall_at_1']:.4f}  MRR {res['mean']['mrr']:.4f}{pooled}  ({parts})")
+        for part, v in res.get("parts", {}).items():  # a composite embedding: each part alone (Causal2Vec)
             flag = "  COLLAPSED: the same state for every text" if v["spread"] > COLLAPSED_SPREAD else ""
             print(f"{'':<28} {part}-only MRR {v['mrr']:.4f}  mean cosine between texts {v['spread']:.3f}{flag}")
     names = list(results)
+    if blocks is not None:
+        from ..train.selection import paired_pooled_difference as compare
+    else:
+        compare = paired_mrr_difference
     for name in names[1:]:  # each model against the first, pair by pair
-        diff, lo, hi = paired_mrr_difference(results[names[0]], results[name])
+        diff, lo, hi = compare(results[names[0]], results[name])
         verdict = "better" if lo > 0 else "worse" if hi < 0 else "inconclusive"
         print(f"{name} − {names[0]}: MRR {diff:+.4f} [{lo:+.4f}, {hi:+.4f}] (95% CI, pairs resampled) {verdict}")
     if args.out:
@@ -152,6 +169,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out",
         default=None,
         help="write the scores as JSON here (checked before scoring; an existing file is replaced, never the config)",
+    )
+    va.add_argument(
+        "--selection",
+        default=None,
+        metavar="FILE",
+        help="score on this fixed selection split (dec2vec data selection) instead of the first --n valid pairs",
     )
     va.add_argument("--device", type=device, default=None, help="cpu, cuda … (default: CUDA when present)")
     va.set_defaults(func=cmd_validate)

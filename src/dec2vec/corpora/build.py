@@ -128,6 +128,7 @@ def build(
                 "dropped_leakage_sentence": leaked["sentence"],
                 "dropped_leakage_text": leaked["text"],
                 "dropped_leakage_title": leaked["title"],
+                "dropped_leakage_pair": leaked.get("pair", 0),
                 **({"dropped_leakage_pages": leaked["pages"]} if "pages" in leaked else {}),
                 "train": len(train),
                 "valid": len(valid),

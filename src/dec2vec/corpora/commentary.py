@@ -86,12 +86,17 @@ def passage_pairs(secs: list[tuple[str, int, int, int, str]], verses: dict[Ref, 
     return records, missing
 
 
-def mhcc(commentary: Source, kjv: Source) -> tuple[list[Record], dict[str, int]]:
-    """Grouped by book and chapter, like the Bible pairs, so a chapter is in one split in every Bible corpus."""
-    osis = "".join(
+def read_commentary(commentary: Source) -> str:
+    """The whole module's OSIS text, Old Testament then New."""
+    return "".join(
         read_blocks(commentary.path(f"{MODULE_DIR}/{t}.bzs"), commentary.path(f"{MODULE_DIR}/{t}.bzz"))
         for t in ("ot", "nt")
     )
+
+
+def mhcc(commentary: Source, kjv: Source) -> tuple[list[Record], dict[str, int]]:
+    """Grouped by book and chapter, like the Bible pairs, so a chapter is in one split in every Bible corpus."""
+    osis = read_commentary(commentary)
     secs = sections(osis)
     records, missing = passage_pairs(secs, cleaned(read_module(kjv)))
     return records, {"sections": len(secs), "dropped_no_passage": missing}

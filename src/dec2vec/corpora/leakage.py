@@ -33,6 +33,7 @@ from .text import normalise, sentence_keys
 log = logging.getLogger(__name__)
 
 MIN_WORDS = 8
+PAIR_TEXT_CHARS = 40  # only texts this short can be one word of a scored or reserved word pair
 
 
 def _wiki_texts(files: dict[str, Path]) -> Iterator[str]:
@@ -112,6 +113,7 @@ class LeakageFilter:
     missing: list[dict[str, str]] = field(default_factory=list)
     min_words: int = MIN_WORDS
     whole: set[str] = field(default_factory=set)  # every evaluation text, normalised, any length
+    pairs: set[frozenset[str]] = field(default_factory=set)  # word pairs scored by evaluation or reserved
     _seen: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -128,10 +130,23 @@ class LeakageFilter:
                 self.whole.add(n)
         self.titles.update(normalise_title(t) for t in titles)
 
+    def add_pairs(self, pairs: Iterable[frozenset[str]]) -> None:
+        """Word pairs (normalised, as :func:`.reserved.pair_key`): a record holding both words of one goes."""
+        self.pairs.update(pairs)
+
+    def _pair_leaks(self, texts: Sequence[str]) -> bool:
+        short = {normalise(t) for t in texts if len(t) <= PAIR_TEXT_CHARS}
+        if len(short) < 2 or not self.pairs:
+            return False
+        ordered = sorted(short)
+        return any(frozenset((a, b)) in self.pairs for i, a in enumerate(ordered) for b in ordered[i + 1 :])
+
     def leaks(self, record: Record) -> str | None:
-        """Why ``record`` must go ("title", "text", "sentence"), or None when it may stay."""
+        """Why ``record`` must go ("title", "text", "sentence", "pair"), or None when it may stay."""
         if record.title is not None and normalise_title(record.title) in self.titles:
             return "title"
+        if self._pair_leaks(record.texts):
+            return "pair"
         for t in record.texts:
             why = self._text_leaks(t)
             if why is not None:
@@ -152,7 +167,7 @@ class LeakageFilter:
     def apply(self, records: Sequence[Record]) -> tuple[list[Record], dict[str, int]]:
         """The records that may stay, and how many were dropped for each reason."""
         kept: list[Record] = []
-        dropped = {"title": 0, "text": 0, "sentence": 0}
+        dropped = {"title": 0, "text": 0, "sentence": 0, "pair": 0}
         pages: set[str] = set()
         for r in records:
             why = self.leaks(r)
@@ -167,6 +182,49 @@ class LeakageFilter:
         return kept, dropped
 
 
+@dataclass(frozen=True)
+class PairSource:
+    """Word pairs to keep out of training: an evaluation task's or a reserved set's. ``load`` returns
+    (checked entry, whole texts to add to the text rule, pairs)."""
+
+    name: str
+    load: Callable[[], tuple[dict[str, object], list[str], set[frozenset[str]]]]
+
+
+def _reserved() -> tuple[dict[str, object], list[str], set[frozenset[str]]]:
+    from ..models import sha256_file
+    from . import reserved
+
+    root = pypi_root("gensim", "gensim==4.4.0")
+    files = {rel: sha256_file(root / rel) for rel in reserved.GENSIM_PAIR_FILES if (root / rel).is_file()}
+    entry = {"name": "reserved-word-pairs", "package": "gensim", "version": dist_version("gensim"), "files": files}
+    return entry, [], reserved.reserved_pairs()
+
+
+def _word_task() -> tuple[dict[str, object], list[str], set[frozenset[str]]]:
+    from ..evaluation.datasets import SEED, task_spec
+    from . import reserved
+
+    src = readers.locate("wordnet-base")
+    full, _, _ = task_spec("wordnet-word-sts").make(src, SEED)
+    entry = {
+        "name": "wordnet-word-sts",
+        "package": src.name,
+        "version": src.version,
+        "files": dict(src.pinned or src.files),
+    }
+    pairs = {reserved.pair_key(full.texts[i], full.texts[j]) for i, j, _ in full.pairs}
+    # pairs only: as whole texts its 2,636 common words would drop every headword record of them
+    # (about 38,000 WordNet and GCIDE records, measured), and the task scores pairs, not words
+    return entry, [], pairs
+
+
+PAIR_SOURCES: tuple[PairSource, ...] = (
+    PairSource("reserved-word-pairs", _reserved),
+    PairSource("wordnet-word-sts", _word_task),
+)
+
+
 @dataclass
 class EvalIndex:
     """The installed evaluation files (hashed, cheap) and, on demand, the filter built from them (slower)."""
@@ -175,9 +233,12 @@ class EvalIndex:
     checked: list[dict[str, object]]
     missing: list[dict[str, str]]
     _filter: LeakageFilter | None = None
+    word_pairs: list[tuple[list[str], set[frozenset[str]]]] = field(default_factory=list)
 
     @classmethod
-    def locate(cls, sources: Sequence[EvalSource] = EVAL_SOURCES) -> EvalIndex:
+    def locate(
+        cls, sources: Sequence[EvalSource] = EVAL_SOURCES, pair_sources: Sequence[PairSource] = PAIR_SOURCES
+    ) -> EvalIndex:
         from ..models import sha256_file
 
         located: list[tuple[EvalSource, dict[str, Path]]] = []
@@ -205,13 +266,25 @@ class EvalIndex:
                     "files": {rel: sha256_file(p) for rel, p in paths.items()},
                 }
             )
-        return cls(located=located, checked=checked, missing=missing)
+        word_pairs = []
+        for ps in pair_sources:
+            try:
+                entry, texts, pairs = ps.load()
+            except Exception as e:  # noqa: BLE001 - reported like a missing evaluation package
+                log.warning(
+                    "word pairs of %s could not be read (%s): training data is not checked against them", ps.name, e
+                )
+                missing.append({"name": ps.name, "install": str(e)})
+                continue
+            checked.append(entry)
+            word_pairs.append((texts, pairs))
+        return cls(located=located, checked=checked, missing=missing, word_pairs=word_pairs)
 
     def fingerprint(self) -> str:
         """A digest of what the filter depends on (rule, files and their hashes): part of every corpus's inputs."""
         state = {
             "min_words": MIN_WORDS,
-            "rule": "sentences+whole-texts",
+            "rule": "sentences+whole-texts+word-pairs (task words as pairs only)",
             "checked": self.checked,
             "missing": [m["name"] for m in self.missing],
         }
@@ -222,6 +295,11 @@ class EvalIndex:
             f = LeakageFilter(checked=self.checked, missing=self.missing)
             for src, paths in self.located:
                 f.add(src.texts(paths), src.titles(paths) if src.titles else ())
-            log.info("leakage filter: %d sentence hashes, %d titles", len(f.keys), len(f.titles))
+            for texts, pairs in self.word_pairs:
+                f.add(texts)
+                f.add_pairs(pairs)
+            log.info(
+                "leakage filter: %d sentence hashes, %d titles, %d word pairs", len(f.keys), len(f.titles), len(f.pairs)
+            )
             self._filter = f
         return self._filter

@@ -46,7 +46,12 @@ def write_manifest(out_dir: Path, corpora: dict[str, dict], sources: dict[str, d
             "dropped": {
                 n: {
                     k: c["counts"].get(k, 0)
-                    for k in ("dropped_leakage_sentence", "dropped_leakage_text", "dropped_leakage_title")
+                    for k in (
+                        "dropped_leakage_sentence",
+                        "dropped_leakage_text",
+                        "dropped_leakage_title",
+                        "dropped_leakage_pair",
+                    )
                 }
                 for n, c in sorted(corpora.items())
             },
@@ -99,10 +104,15 @@ def readme(manifest: dict) -> str:
         lines.append(
             "NOT checked (not installed): " + ", ".join(f"{m['name']} (`{m['install']}`)" for m in leak["missing"])
         )
-    lines += ["", "| corpus | dropped (sentence) | dropped (whole text) | dropped (title) |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "| corpus | dropped (sentence) | dropped (whole text) | dropped (title) | dropped (word pair) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, d in leak["dropped"].items():
         lines.append(
-            f"| {name} | {d['dropped_leakage_sentence']} | {d['dropped_leakage_text']} | {d['dropped_leakage_title']} |"
+            f"| {name} | {d['dropped_leakage_sentence']} | {d['dropped_leakage_text']} | {d['dropped_leakage_title']} "
+            f"| {d.get('dropped_leakage_pair', 0)} |"
         )
     lines += [
         "",

@@ -55,8 +55,14 @@ PACKAGES: dict[str, EvalPackage] = {
     )
 }
 
+WORDNET_DIR = "usr/share/wordnet"
+WORDNET_POS = ("noun", "verb")  # the parts of speech of the word-similarity task
+# Debian packages the evaluation reads (fetched and unpacked like the training sources, never installed)
+DEBIAN: tuple[str, ...] = ("wordnet-base",)
+
 # evaluation source name -> the files the evaluation tasks read from it
 TASK_FILES: dict[str, tuple[str, ...]] = {
+    "wordnet-base": tuple(f"{WORDNET_DIR}/{kind}.{pos}" for pos in WORDNET_POS for kind in ("data", "index")),
     "gensim-lee": (LEE_DOCS, LEE_SIMILARITIES),
     "wikipedia-vital-articles": (WIKI_SUMMARIES,),
     "rotten-tomatoes": (ROTTEN_TOMATOES,),
@@ -66,6 +72,14 @@ TASK_FILES: dict[str, tuple[str, ...]] = {
 
 def locate(name: str) -> Source:
     """The installed package behind evaluation source ``name``, with the task files pinned (hashed)."""
+    if name in DEBIAN:
+        from ..models import cache_home
+        from .fetch import fetch_debian
+
+        src = fetch_debian(name, cache_home() / "sources")
+        for rel in TASK_FILES[name]:
+            src.path(rel)
+        return src
     package = PACKAGES.get(name)
     if package is None:
         raise SourceError(f"unknown evaluation source {name!r}")
@@ -172,11 +186,19 @@ class Article:
     id: str
     title: str
     body: str
+    subtitle: str = ""  # the outlet's standfirst (about 60% of the articles have one)
+    link: str = ""  # the article's URL: its outlet and section
 
 
 def read_articles(path: Path) -> list[Article]:
     """Every news article, in file order, with title and body stripped."""
     return [
-        Article(id=str(r["article_id"]), title=(r.get("title") or "").strip(), body=(r.get("text") or "").strip())
+        Article(
+            id=str(r["article_id"]),
+            title=(r.get("title") or "").strip(),
+            body=(r.get("text") or "").strip(),
+            subtitle=(r.get("subtitle") or "").strip(),
+            link=(r.get("article_source_link") or "").strip(),
+        )
         for r in read_news(path)
     ]

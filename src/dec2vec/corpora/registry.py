@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bible, commentary, dialogue, dictd, manpages, mix, plaintext, wordnet
+from . import bible, commentary, dialogue, dictd, manpages, mix, passages, plaintext, wordnet
 from .fetch import Source, fetch_debian, locate_pypi
 from .records import Record
 
@@ -171,6 +171,20 @@ CORPORA: tuple[Corpus, ...] = (
         ("chatterbot-corpus",),
         lambda s: dialogue.chatterbot(s["chatterbot-corpus"]),
         "chatterbot-corpus (English): a turn → the reply",
+    ),
+    Corpus(
+        "manpages-section-passage",
+        ("query", "positive"),
+        ("manpages", "manpages-dev"),
+        passages.man_section_pairs,
+        "Linux man pages: 'page(n): section heading' → the section's text (60–400 words)",
+    ),
+    Corpus(
+        "bible-outline-passage",
+        ("query", "positive"),
+        ("sword-comm-mhcc", "sword-text-web"),
+        lambda s: passages.mhcc_outlines(s["sword-comm-mhcc"], s["sword-text-web"]),
+        "Matthew Henry's chapter outline item → the World English Bible verses it names (60–400 words)",
     ),
     Corpus(
         "fortunes",

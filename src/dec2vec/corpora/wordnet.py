@@ -96,3 +96,56 @@ def synsets_from(source: Source) -> list[Synset]:
     if "synsets" not in source.parsed:
         source.parsed["synsets"] = list(read_synsets(source.path(f"{DATA_DIR}/{name}") for name in DATA_FILES))
     return source.parsed["synsets"]  # type: ignore[return-value]
+
+
+# ---- the taxonomy: lexicographer files, hypernyms and each word's most frequent sense (word similarity)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A synset's place in the taxonomy: its lexicographer file (e.g. 05 = noun.animal) and direct hypernyms."""
+
+    offset: str
+    pos: str
+    lexfile: int
+    lemmas: tuple[str, ...]
+    hypernyms: tuple[str, ...]  # offsets of ``@`` (hypernym) and ``@i`` (instance hypernym) pointers
+
+
+def parse_node(line: str) -> Node | None:
+    """The taxonomy fields of one data-file line (see ``wndb(5WN)``), or None for the licence header."""
+    if line.startswith("  ") or " | " not in line:
+        return None
+    fields = line.partition(" | ")[0].split()
+    offset, lexfile, pos, n_words = fields[0], int(fields[1]), fields[2], int(fields[3], 16)
+    words = fields[4 : 4 + 2 * n_words : 2]
+    at = 4 + 2 * n_words
+    n_ptr = int(fields[at])
+    hyper = []
+    for p in range(n_ptr):
+        symbol, target = fields[at + 1 + 4 * p], fields[at + 2 + 4 * p]
+        if symbol in ("@", "@i"):
+            hyper.append(target)
+    lemmas = tuple(_ADJ_MARKER.sub("", w).replace("_", " ") for w in words)
+    return Node(offset, pos, lexfile, lemmas, tuple(hyper))
+
+
+def read_nodes(path: Path) -> dict[str, Node]:
+    with open(path, encoding="utf-8") as f:
+        return {n.offset: n for n in (parse_node(line) for line in f) if n is not None}
+
+
+def first_senses(path: Path) -> dict[str, tuple[str, int]]:
+    """word -> (offset of its most frequent sense, how many of its senses are tagged in SemCor), from an
+    ``index.POS`` file: ``lemma pos synset_cnt p_cnt [ptr…] sense_cnt tagsense_cnt offset…`` with the
+    offsets in decreasing order of frequency."""
+    out: dict[str, tuple[str, int]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("  "):
+                continue
+            fields = line.split()
+            p_cnt = int(fields[3])
+            tagged = int(fields[5 + p_cnt])
+            out[fields[0].replace("_", " ")] = (fields[6 + p_cnt], tagged)
+    return out

@@ -331,6 +331,19 @@ def rotten_tomatoes(reviews: Sequence[Review], seed: int, quick: QuickSizes | No
 # ---------------------------------------------------------------------------------------------- news
 
 
+def quick_retrieval(full: RetrievalData, query_ids: Sequence[str], corpus_size: int, r: random.Random) -> RetrievalData:
+    """The quick variant of a retrieval task: these queries, their relevant documents, random others up to
+    ``corpus_size`` documents."""
+    gold = {d for q in query_ids for d in full.qrels[q]}
+    others = sample([d for d in full.corpus if d not in gold], max(0, corpus_size - len(gold)), r)
+    keep = gold | set(others)
+    return RetrievalData(
+        {q: full.queries[q] for q in query_ids},
+        {d: t for d, t in full.corpus.items() if d in keep},
+        {q: dict(full.qrels[q]) for q in query_ids},
+    )
+
+
 def news_retrieval(articles: Sequence[Article], seed: int, quick: QuickSizes | None = None) -> Built:
     """Headline → article body. The corpus is every non-empty body, a repeated body kept once (the
     first article's id); a query is every non-empty headline that no other article shares, and its

