@@ -125,3 +125,28 @@ def test_outline_items_name_the_verses_they_head():
     assert short == 0 and len(recs) == 2
     assert recs[0].data["query"] == "The first sabbath." and recs[0].data["positive"].startswith("v1w0")
     assert "v4w0" not in recs[0].data["positive"] and recs[0].group == "Gen 2"
+
+
+class _Halves:
+    """A composite embedding: a constant first half (a collapsed h_ctx) and a one-hot second half."""
+
+    hidden_size = 8
+
+    class recipe:  # noqa: N801 - stands in for a Recipe
+        @staticmethod
+        def embedding_parts(hidden_size):
+            return {"ctx": slice(0, hidden_size), "eos": slice(hidden_size, 2 * hidden_size)}
+
+    def encode(self, texts, instruction=None, normalize=True):
+        x = np.zeros((len(texts), 16), dtype=np.float32)
+        x[:, 0] = 1.0
+        x[np.arange(len(texts)), [8 + int(t.rsplit(" ", 1)[1]) % 8 for t in texts]] = 1.0
+        return x
+
+
+def test_validate_selection_scores_each_part_and_shows_a_collapsed_one():
+    blocks = {"src": [[(f"query {i}", f"positive {i}") for i in range(8)]]}
+    parts = selection.validate_selection(_Halves(), blocks)["parts"]
+    assert parts["ctx"]["spread"] == pytest.approx(1.0) and parts["eos"]["spread"] == pytest.approx(0.0)
+    # ties count for the model, so a constant part ranks "perfectly": the spread is what shows it
+    assert parts["eos"]["mrr"] == pytest.approx(1.0) and parts["ctx"]["mrr"] == pytest.approx(1.0)

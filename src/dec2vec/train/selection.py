@@ -158,19 +158,31 @@ def validate_selection(
 ) -> dict[str, Any]:
     """Per source: each query ranks its block's positives; recall@1, MRR and every query's reciprocal
     rank (``rr``), in the layout of :func:`.validate.validate` so that ``paired_mrr_difference`` applies."""
+    from .validate import part_spread, unit_rows
+
+    recipe = getattr(embedder, "recipe", None)
+    slices = recipe.embedding_parts(embedder.hidden_size) if recipe is not None else {}
+    part_rr: dict[str, list[float]] = {k: [] for k in slices}  # each part of a composite embedding alone
+    spreads: dict[str, list[float]] = {k: [] for k in slices}
     per: dict[str, dict[str, Any]] = {}
     for name, bl in blocks.items():
         rr: list[float] = []
         for block in bl:
-            q = embedder.encode([a for a, _ in block], instruction=(instructions or {}).get(name), normalize=True)
-            d = embedder.encode([b for _, b in block], normalize=True)
-            rr += retrieval_scores(np.asarray(q), np.asarray(d))["rr"]
+            q = np.asarray(
+                embedder.encode([a for a, _ in block], instruction=(instructions or {}).get(name), normalize=False)
+            )
+            d = np.asarray(embedder.encode([b for _, b in block], normalize=False))
+            rr += retrieval_scores(unit_rows(q), unit_rows(d))["rr"]
+            for part, sl in slices.items():
+                part_rr[part] += retrieval_scores(unit_rows(q[:, sl]), unit_rows(d[:, sl]))["rr"]
+                spreads[part].append(part_spread(d[:, sl]))
         arr = np.asarray(rr)
         per[name] = {"recall_at_1": float((arr == 1.0).mean()), "mrr": float(arr.mean()), "rr": rr, "pairs": len(rr)}
     mean = {k: float(np.mean([s[k] for s in per.values()])) for k in ("recall_at_1", "mrr")}
     every = np.concatenate([np.asarray(s["rr"]) for s in per.values()]) if per else np.zeros(0)
     pooled = {"recall_at_1": float((every == 1.0).mean()), "mrr": float(every.mean())} if len(every) else {}
-    return {"sources": per, "mean": mean, "pooled": pooled, "n": int(len(every))}
+    parts = {k: {"mrr": float(np.mean(part_rr[k])), "spread": float(np.mean(spreads[k]))} for k in slices}
+    return {"sources": per, "mean": mean, "pooled": pooled, "n": int(len(every)), "parts": parts}
 
 
 def paired_pooled_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, float]:

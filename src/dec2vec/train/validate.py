@@ -117,14 +117,15 @@ def paired_mrr_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, 
     return float(mean["diff"]), float(mean["ci"][0]), float(mean["ci"][1])
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def part_spread(d: np.ndarray) -> float:
     """Mean cosine between different texts' vectors (n, D): near 1 when a state is the same for every
     text (a collapsed part, an attention-sink state), well below 1 when it tells texts apart."""
-    u = _unit(d)
+    u = unit_rows(d)
     n = len(u)
     sims = u @ u.T  # (n, n)
     return float((sims.sum() - np.trace(sims)) / max(n * (n - 1), 1))
@@ -149,9 +150,9 @@ def validate(embedder: Any, cfg: TrainConfig, n: int = 100) -> dict[str, Any]:
         queries, positives = read_pairs(src.path, n)
         q = np.asarray(embedder.encode(queries, instruction=src.instruction, normalize=False))
         d = np.asarray(embedder.encode(positives, normalize=False))
-        per[src.name] = {**retrieval_scores(_unit(q), _unit(d)), "pairs": len(queries)}
+        per[src.name] = {**retrieval_scores(unit_rows(q), unit_rows(d)), "pairs": len(queries)}
         for name, sl in slices.items():
-            part_rr[name].append(retrieval_scores(_unit(q[:, sl]), _unit(d[:, sl]))["mrr"])
+            part_rr[name].append(retrieval_scores(unit_rows(q[:, sl]), unit_rows(d[:, sl]))["mrr"])
             part_spread_[name].append(part_spread(d[:, sl]))
     mean = {k: float(np.mean([s[k] for s in per.values()])) for k in ("recall_at_1", "mrr")}
     parts = {
