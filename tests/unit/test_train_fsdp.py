@@ -51,11 +51,11 @@ def test_fsdp_two_processes_train_like_one_and_resume_from_sharded_checkpoints(t
     step4 = run / "checkpoints" / "step-0000004"
     assert (step4 / "sharded" / ".metadata").is_file() and len(list((step4 / "sharded").glob("*.distcp"))) == 2
     texts = ["the cat sat on the mat", "a quick brown fox"]
-    trained = Embedder.from_pretrained(run / "model", device="cpu").encode(texts)
-    reference = Embedder.from_pretrained(tmp_path / "single" / "model", device="cpu").encode(texts)
+    trained = Embedder.from_pretrained(run / "model", device="cpu", dtype="float32").encode(texts)
+    reference = Embedder.from_pretrained(tmp_path / "single" / "model", device="cpu", dtype="float32").encode(texts)
     torch.testing.assert_close(trained, reference, atol=1e-5, rtol=1e-4)
     before = Embedder.from_recipe("causal2vec", str(tiny_backbone), encoder=str(tiny_encoder), device="cpu", seed=3)
-    after = Embedder.from_pretrained(run / "model", device="cpu")
+    after = Embedder.from_pretrained(run / "model", device="cpu", dtype="float32")  # the dtype it trained in
     name = "layers.0.mlp.down_proj.weight"  # a backbone weight: full fine-tuning moved it
     moved = dict(after.backbone.named_parameters())
     start = dict(before.backbone.named_parameters())
@@ -68,5 +68,5 @@ def test_fsdp_two_processes_train_like_one_and_resume_from_sharded_checkpoints(t
     (run / "checkpoints" / "latest").write_text("step-0000002\n")
     _torchrun(config, "--resume")
     assert _losses(run) == pytest.approx(ref, rel=1e-5)
-    again = Embedder.from_pretrained(run / "model", device="cpu").encode(texts)
+    again = Embedder.from_pretrained(run / "model", device="cpu", dtype="float32").encode(texts)
     torch.testing.assert_close(again, trained, atol=1e-6, rtol=1e-5)

@@ -141,8 +141,13 @@ def test_validation_writes_the_curve_and_leaves_training_alone(
         "alpha.recall_at_1",
         "beta.mrr",
         "beta.recall_at_1",
+        "part:ctx.mrr",  # Causal2Vec's concat: each half alone, and how alike its vectors of different texts are
+        "part:ctx.spread",
+        "part:eos.mrr",
+        "part:eos.spread",
     ]
     for r in rows:
+        assert -1 <= float(r["part:ctx.spread"]) <= 1 and 0 < float(r["part:eos.mrr"]) <= 1
         assert float(r["mrr"]) == pytest.approx((float(r["alpha.mrr"]) + float(r["beta.mrr"])) / 2, abs=1e-5)
         assert 0 <= float(r["recall_at_1"]) <= float(r["mrr"]) <= 1
     walls = [float(r["wall_s"]) for r in rows]
