@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..argtypes import add_precision_args, device, non_negative_int, positive_int
+from ..pretrained import DEFAULT_MODEL
 from .defaults import (
     ASK_MODES,
     DEFAULT_BATCH,
@@ -19,7 +20,6 @@ from .defaults import (
     DEFAULT_K,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MIN_RELEVANCE,
-    NEW_INDEX_RECIPE,
 )
 
 SNIPPET = 240
@@ -52,7 +52,7 @@ def _open_index(args: argparse.Namespace, create: bool):  # -> Index
     meta = Store(args.db, create=False).read_meta() if (Path(args.db).expanduser() / META_NAME).is_file() else None
     if not create and meta is None:
         Store(args.db, create=False)  # raises "no index at ..."
-    model = args.model or (meta or {}).get("model_ref") or (NEW_INDEX_RECIPE if create else None)
+    model = args.model or (meta or {}).get("model_ref") or (DEFAULT_MODEL if create else None)
     if model is None:
         from ..errors import InputError
 
@@ -224,7 +224,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _model_args(sp: argparse.ArgumentParser, build: bool) -> None:
-    default = f"the index's model; for a new index: {NEW_INDEX_RECIPE}" if build else "the index's model"
+    default = f"the index's model; for a new index: {DEFAULT_MODEL}, trained" if build else "the index's model"
     sp.add_argument(
         "--model",
         "-m",
