@@ -65,7 +65,7 @@ def encode_all(
     show_progress: bool | None,
     **options: Any,
 ) -> np.ndarray:
-    """``encode`` on top of an ``encode_iter`` (Embedder's and SentenceEncoder's alike): the whole list as
+    """``encode`` on top of an ``encode_iter`` (Embedder's and EncoderOnlyEmbedder's alike): the whole list as
     one (n, D) array, in ``ENCODE_CHUNK`` blocks, with one TruncationWarning for the call (pointing at the
     caller of ``encode``), however many blocks it took. A bar is shown from 1,000 texts unless told."""
     cut: list[int] = []

@@ -35,7 +35,7 @@ def no_model_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the bad input was refused")
 
-    # every encoder load (load_encoder, SentenceEncoder) goes through loading._load_encoder
+    # every encoder load (load_encoder, EncoderOnlyEmbedder) goes through loading._load_encoder
     monkeypatch.setattr(dec2vec.loading, "_load_encoder", refuse)
     monkeypatch.setattr(dec2vec.loading, "_load_backbone", refuse)
 

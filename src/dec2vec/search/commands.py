@@ -44,7 +44,7 @@ def _shown(path: str) -> str:
 
 
 def _open_index(args: argparse.Namespace, create: bool):  # -> Index
-    from .embedders import load_embedder
+    from ..text_embedders import load_text_embedder
     from .indexer import Index, _model_ref, index_dtype
     from .store import META_NAME, Store
 
@@ -59,7 +59,7 @@ def _open_index(args: argparse.Namespace, create: bool):  # -> Index
         raise InputError(f"the index at {args.db} was built from Python with an in-memory model; pass --model")
     # an existing index's model loads in the precision its vectors were made in, unless asked otherwise
     dtype = args.dtype or (None if args.quantize else index_dtype(meta))
-    emb = load_embedder(model, device=args.device, dtype=dtype, quantize=args.quantize)
+    emb = load_text_embedder(model, device=args.device, dtype=dtype, quantize=args.quantize)
     return Index(args.db, emb, model_ref=_model_ref(model), create=create)
 
 

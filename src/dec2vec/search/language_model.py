@@ -25,9 +25,10 @@ from torch import nn
 
 from .. import loading
 from ..embedder import Embedder
+from ..encoder_only import is_encoder_only
 from ..errors import ModelNotFoundError
 from ..generation import greedy_continuations
-from .embedders import TextEmbedder, is_encoder_only
+from ..text_embedders import TextEmbedder
 
 
 def is_peft_model(model: nn.Module) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 from ..embedder import TruncationWarning
 
 if TYPE_CHECKING:
-    from ..search.embedders import TextEmbedder
+    from ..text_embedders import TextEmbedder
     from .metrics import Metrics
 
 log = logging.getLogger("dec2vec.serving")
