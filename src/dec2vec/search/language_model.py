@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -91,6 +91,6 @@ def language_model_of(embedder: TextEmbedder, model_ref: str | None = None) -> L
     """
     if is_encoder_only(embedder):
         return None
-    assert isinstance(embedder, Embedder)
+    embedder = cast(Embedder, embedder)  # not encoder-only: a dec2vec Embedder
     base = None if is_peft_model(embedder.backbone) else merged_base(model_ref, embedder)
     return LanguageModel(base if base is not None else embedder.backbone, embedder.tokenizer)
