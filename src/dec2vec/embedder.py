@@ -23,16 +23,13 @@ from . import engine, loading, models
 from .config import EmbedderConfig
 from .device import inference_dtype, pick_device, pick_dtype
 from .encoder import LightEncoder
-from .engine import ENCODE_CHUNK, EncodeOptions
+from .engine import EncodeOptions
 from .errors import ConfigError
 from .inputs import Layout, TextTokenizer
 from .model import EmbeddingModel
 from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_texts
 from .quantize import Quantization, check_mode, quantize_int8
 from .saving import save_folder
-
-# re-exported: callers import these from here
-__all__ = ["ENCODE_CHUNK", "Embedder", "TruncationWarning", "validate_texts"]
 
 
 class Embedder(EmbeddingModel):

@@ -231,7 +231,7 @@ def test_documented_batch_defaults_are_the_engines(capsys):
     """--max-tokens, --batch-tokens and the docs once said 16384 on GPU while the engine used 32768."""
     import torch
 
-    from dec2vec.engine import default_max_tokens
+    from dec2vec.device import default_max_tokens
 
     cpu, cuda = default_max_tokens(torch.device("cpu")), default_max_tokens(torch.device("cuda"))
     for command in ("embed", "serve"):

@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_train_inputs(cfg)
     _interrupt_on_sigterm()
     from ..io import first_missing
-    from ..train.config import expand_home
+    from ..train.config_files import expand_home
 
     run_dir = expand_home(cfg.output_dir)
     created = first_missing(run_dir)  # the folders this run makes
@@ -75,7 +75,7 @@ def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig
     files (as the trainer resolves them) and the output folder."""
     from ..io import check_writable
     from ..recipes import get_recipe
-    from ..train.config import expand_home
+    from ..train.config_files import expand_home
     from ..train.data import resolve_data_path
 
     get_recipe(cfg.model.recipe)

@@ -22,9 +22,10 @@ import torch
 
 from .. import models
 from ..device import inference_dtype
-from ..embedder import Embedder, TruncationWarning
+from ..embedder import Embedder
 from ..errors import InputError
 from ..foundations.fingerprint import module_digest
+from ..pipeline import TruncationWarning
 from ..recipes import recipe_names
 
 LSA = "lsa"

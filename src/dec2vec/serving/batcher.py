@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..embedder import TruncationWarning
+from ..pipeline import TruncationWarning
 
 if TYPE_CHECKING:
     from ..text_embedders import TextEmbedder

@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConfigError
-from .config_files import apply_override as apply_override  # re-exported: callers import them from here
-from .config_files import expand_home as expand_home
-from .config_files import merge_configs as merge_configs
-from .config_files import read_config_file as read_config_file
+from .config_files import apply_override, read_config_file
 
 ENCODER_MODES = ("frozen", "full", "lora")
 PRECISIONS = ("fp32", "bf16")

@@ -29,7 +29,8 @@ from ..device import pick_device
 from ..errors import ConfigError, Dec2VecError
 from ..pipeline import TruncationWarning
 from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint, write_atomic
-from .config import TrainConfig, config_fingerprint, expand_home
+from .config import TrainConfig, config_fingerprint
+from .config_files import expand_home
 from .data import MixtureLoader, draw_texts
 from .distributed import DistContext, all_true, average_gradients, init_distributed
 from .export import hardware, training_summary, unwrap_lora, write_model
