@@ -18,8 +18,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, rng_state, write_atomic
-from .config import TrainConfig, config_fingerprint
+from .config import TrainConfig
 from .distributed import DistContext
+from .fingerprint import config_fingerprint
 
 log = logging.getLogger(__name__)
 

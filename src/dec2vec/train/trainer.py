@@ -29,11 +29,12 @@ from ..device import pick_device
 from ..errors import ConfigError, Dec2VecError
 from ..pipeline import TruncationWarning
 from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint, write_atomic
-from .config import TrainConfig, config_fingerprint
+from .config import TrainConfig
 from .config_files import expand_home
 from .data import MixtureLoader, draw_texts
 from .distributed import DistContext, all_true, average_gradients, init_distributed
 from .export import hardware, training_summary, unwrap_lora, write_model
+from .fingerprint import config_fingerprint
 from .fsdp import full_norm, gather_for_export, load_sharded, save_sharded
 from .lora import set_trainable
 from .objectives import Objective, build_objective
