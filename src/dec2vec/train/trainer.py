@@ -27,8 +27,9 @@ from torch import nn
 
 from ..device import pick_device
 from ..errors import ConfigError, Dec2VecError
+from ..foundations.files import write_atomic
 from ..pipeline import TruncationWarning
-from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint, write_atomic
+from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig
 from .config_files import expand_home
 from .data import MixtureLoader, draw_texts
@@ -120,7 +121,7 @@ class Trainer:
                 self._fit_projector()
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+            write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n", durable=True)
         if restored is None and cfg.validate_every:
             self._validate(cfg.stages[0].name, self.emb.max_length, None)  # the curve's step 0
         bar = None
