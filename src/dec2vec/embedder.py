@@ -84,15 +84,16 @@ class Embedder(TextEncoding, EmbeddingModel):
         )
         dev = pick_device(device)
         check_mode(quantize, dev, pick_dtype(config.dtype, dev))  # before a minute of loading
-        emb = cls._build(config, config.backbone, config.encoder, device)
+        emb = cls._build(config, config.backbone, config.encoder, dev)
         if quantize:
             emb.quantize(quantize)
         return emb
 
     @classmethod
     def _build(
-        cls, config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: str | torch.device | None
+        cls, config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: torch.device
     ) -> Embedder:
+        """The parts loaded onto ``device``, resolved once by the caller (from_recipe, from_pretrained)."""
         parts = loading.load_parts(config, backbone_ref, encoder_ref, device)
         return cls(config, parts.backbone, parts.tokenizer, parts.encoder).to(parts.device).eval()
 
@@ -121,7 +122,7 @@ class Embedder(TextEncoding, EmbeddingModel):
         saved = loading.read_saved(where, dtype)
         dev = pick_device(device)
         check_mode(quantize, dev, pick_dtype(saved.config.dtype, dev))
-        emb = cls._build(saved.config, saved.backbone_ref, saved.encoder_ref, device)
+        emb = cls._build(saved.config, saved.backbone_ref, saved.encoder_ref, dev)
         if saved.adapter is not None:
             emb.backbone = loading.merge_adapter(emb.backbone, saved.adapter)
             emb.config.adapter = None  # merged: a re-save writes the merged backbone and no adapter

@@ -21,7 +21,7 @@ from torch import nn
 from . import models
 from .attention import check_attn_implementation
 from .config import FORMAT_VERSION, EmbedderConfig
-from .device import pick_device, pick_dtype
+from .device import pick_dtype
 from .encoder import LightEncoder, native_pooling
 from .errors import ModelNotFoundError
 from .recipes import get_recipe
@@ -187,14 +187,12 @@ class Parts:
     device: torch.device
 
 
-def load_parts(
-    config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: str | torch.device | None
-) -> Parts:
+def load_parts(config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: torch.device) -> Parts:
     """Load backbone and light encoder; the encoder's pooling and limit are written into ``config``.
 
     Why into the config: a re-saved model then loads the same way without the source folder's extras.
     """
-    dev = pick_device(device)
+    dev = device  # resolved once, by the Embedder constructor that calls this
     dt = pick_dtype(config.dtype, dev)
     model, tokenizer = _load_backbone(backbone_ref, dt)
     enc = None
