@@ -39,7 +39,7 @@ from .fingerprint import config_fingerprint
 from .fsdp import full_norm, gather_for_export, load_sharded, save_sharded
 from .lora import set_trainable
 from .objectives import Objective, build_objective
-from .preflight import check_run
+from .preflight import check_config, check_run
 from .resume import Restored, find_restore, load_params, rng_states
 from .runlog import RunLog
 from .setup import build_embedder, lr_lambda, ready_to_train
@@ -60,6 +60,7 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         self.resume = resume
         self.progress = progress
+        check_config(cfg)  # before any model loads (dec2vec train checked it too; the Python API has not)
         self.device = pick_device(cfg.device)
         self.ctx: DistContext = init_distributed(self.device)
         if self.ctx.enabled and self.device.type == "cuda":
