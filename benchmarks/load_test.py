@@ -189,12 +189,12 @@ def load_direct(args: argparse.Namespace) -> Any:
     """The model in this process, for the baseline (loaded once, before the server starts)."""
     import torch
 
-    from dec2vec.search.embedders import load_embedder
+    from dec2vec.text_embedders import load_text_embedder
 
     if args.threads:
         torch.set_num_threads(args.threads)
     # the server's own loader: the same default dtype (bf16 on CPUs that run it natively) and mode
-    emb = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
+    emb = load_text_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     emb.encode(["warm-up", "a second text to warm up"])
     return emb
 

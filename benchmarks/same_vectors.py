@@ -39,10 +39,10 @@ def main() -> None:
 
     from dec2vec import Embedder
     from dec2vec.pretrained import DEFAULT_MODEL
-    from dec2vec.search.embedders import load_embedder
     from dec2vec.serving.app import create_app
     from dec2vec.serving.server import BackgroundServer
     from dec2vec.serving.settings import ServerSettings
+    from dec2vec.text_embedders import load_text_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -57,7 +57,7 @@ def main() -> None:
         text=True,
     ).stdout
     cli = np.array(json.loads(out.strip().splitlines()[-1]))
-    app = create_app(load_embedder(args.model), ServerSettings(served_name="m"))
+    app = create_app(load_text_embedder(args.model), ServerSettings(served_name="m"))
     with BackgroundServer(app) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=600)
         served = np.array([d.embedding for d in client.embeddings.create(model="m", input=texts).data])

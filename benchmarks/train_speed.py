@@ -31,7 +31,8 @@ import transformers
 from report import cpu_name, emit
 from transformers.utils import logging as hf_logging
 
-from dec2vec.train.config import TrainConfig, apply_override, load_config
+from dec2vec.train.config import TrainConfig, load_config
+from dec2vec.train.config_files import apply_override
 from dec2vec.train.trainer import Trainer
 
 

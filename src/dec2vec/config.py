@@ -12,7 +12,7 @@ from .errors import ConfigError
 
 CONFIG_NAME = "dec2vec.json"
 FORMAT_VERSION = 2  # 2: causal2vec's bos_first option (format 1 folders load with it off)
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # short spellings, saved canonical
 
 
@@ -72,8 +72,8 @@ class EmbedderConfig:
         if self.max_length < 8:
             raise ConfigError(f"max_length must be at least 8, got {self.max_length}")
         self.dtype = DTYPE_ALIASES.get(self.dtype, self.dtype)
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, got '{self.dtype}'")
+        if self.dtype not in DTYPE_NAMES:
+            raise ConfigError(f"dtype must be one of {DTYPE_NAMES}, got '{self.dtype}'")
         if self.encoder_long_texts not in ("cut", "chunk"):
             raise ConfigError(f"encoder_long_texts must be cut or chunk, got '{self.encoder_long_texts}'")
         if self.encoder_pooling not in (None, "mean", "cls"):

@@ -53,11 +53,11 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    return DTYPES[name]
+    return TORCH_DTYPES[name]
 
 
 # every spelling the CLI and the API accept for a weight/compute dtype
-DTYPES = {
+TORCH_DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
     "bfloat16": torch.bfloat16,

@@ -3,43 +3,37 @@
 Flow: texts -> token layouts (pipeline) -> length-sorted token-budget batches (engine) -> backbone
 run causally or bidirectionally (model, attention) -> pooled by the recipe -> numpy, in input order.
 This class only joins those parts: the weights and forward pass are :class:`EmbeddingModel`'s,
-tokenization is :class:`TextPipeline`'s, batching is the engine's, and folders are read by
-:mod:`.loading` and written by :mod:`.saving`.
+texts to embeddings are :class:`~dec2vec.encoding.TextEncoding`'s (over :class:`TextPipeline` and
+the engine), and folders are read by :mod:`.loading` and written by :mod:`.saving`.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from . import engine, loading, models
+from . import loading, models
 from .config import EmbedderConfig
 from .device import inference_dtype, pick_device, pick_dtype
 from .encoder import LightEncoder
-from .engine import ENCODE_CHUNK, EncodeOptions
+from .encoding import TextEncoding
 from .errors import ConfigError
-from .inputs import Layout, TextTokenizer
 from .model import EmbeddingModel
-from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_texts
+from .pipeline import TextPipeline
 from .quantize import Quantization, check_mode, quantize_int8
 from .saving import save_folder
 
-# re-exported: callers import these from here
-__all__ = ["ENCODE_CHUNK", "Embedder", "TruncationWarning", "validate_texts"]
 
-
-class Embedder(EmbeddingModel):
+class Embedder(TextEncoding, EmbeddingModel):
     """Text embeddings from a causal LM with a registered recipe.
 
     Build one with :meth:`from_recipe` (untrained, any backbone) or :meth:`from_pretrained`
-    (a saved folder, or a recipe name on the default backbone and encoder), then call :meth:`encode`.
+    (a saved folder, or a recipe name on the default backbone and encoder), then call :meth:`encode`
+    (texts in, embeddings out: :class:`~dec2vec.encoding.TextEncoding`).
     """
 
     def __init__(
@@ -90,15 +84,16 @@ class Embedder(EmbeddingModel):
         )
         dev = pick_device(device)
         check_mode(quantize, dev, pick_dtype(config.dtype, dev))  # before a minute of loading
-        emb = cls._build(config, config.backbone, config.encoder, device)
+        emb = cls._build(config, config.backbone, config.encoder, dev)
         if quantize:
             emb.quantize(quantize)
         return emb
 
     @classmethod
     def _build(
-        cls, config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: str | torch.device | None
+        cls, config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: torch.device
     ) -> Embedder:
+        """The parts loaded onto ``device``, resolved once by the caller (from_recipe, from_pretrained)."""
         parts = loading.load_parts(config, backbone_ref, encoder_ref, device)
         return cls(config, parts.backbone, parts.tokenizer, parts.encoder).to(parts.device).eval()
 
@@ -127,7 +122,7 @@ class Embedder(EmbeddingModel):
         saved = loading.read_saved(where, dtype)
         dev = pick_device(device)
         check_mode(quantize, dev, pick_dtype(saved.config.dtype, dev))
-        emb = cls._build(saved.config, saved.backbone_ref, saved.encoder_ref, device)
+        emb = cls._build(saved.config, saved.backbone_ref, saved.encoder_ref, dev)
         if saved.adapter is not None:
             emb.backbone = loading.merge_adapter(emb.backbone, saved.adapter)
             emb.config.adapter = None  # merged: a re-save writes the merged backbone and no adapter
@@ -170,114 +165,3 @@ class Embedder(EmbeddingModel):
             adapter_dir=self._adapter_dir,
             prompts=self.prompts,
         )
-
-    # ---- texts -> tensors -----------------------------------------------------------------------
-    @property
-    def max_length(self) -> int:
-        """Longest backbone input in tokens, template included; longer texts are cut or refused."""
-        return self.pipeline.max_length
-
-    @max_length.setter
-    def max_length(self, value: int) -> None:
-        self.pipeline.max_length = value
-
-    @property
-    def text_tokenizer(self) -> TextTokenizer:
-        return self.pipeline.tokenizer
-
-    def layouts(self, texts: list[str], instruction: str | None = None, truncate: bool = True) -> list[Layout]:
-        """Token layouts of validated texts, cut to ``max_length`` (warning) or refused (error)."""
-        prepared = self.pipeline.prepare(texts, instruction, truncate)
-        if prepared.truncated:
-            warnings.warn(TruncationWarning(prepared.truncated), stacklevel=3)
-        return prepared.layouts
-
-    def tokenize(
-        self,
-        texts: Sequence[str],
-        instruction: str | None = None,
-        truncate: bool = True,
-        padding_side: PaddingSide = "right",
-    ) -> dict[str, torch.Tensor]:
-        """One batch of features (CPU tensors) for :meth:`forward`."""
-        prepared = self.pipeline.prepare(validate_texts(texts), instruction, truncate)
-        if prepared.truncated:
-            warnings.warn(TruncationWarning(prepared.truncated), stacklevel=2)
-        return self.pipeline.features(prepared, padding_side=padding_side)
-
-    # ---- texts -> embeddings --------------------------------------------------------------------
-    def encode(
-        self,
-        texts: str | Sequence[str],
-        instruction: str | None = None,
-        normalize: bool = True,
-        *,
-        max_tokens: int | None = None,
-        max_batch_size: int | None = None,
-        truncate: bool = True,
-        padding_side: PaddingSide = "right",
-        packed: bool | None = None,
-        show_progress: bool | None = None,
-    ) -> np.ndarray:
-        """Embed texts: float32 array (n, embedding_dim), rows in input order.
-
-        Batches hold at most ``max_tokens`` backbone tokens (default: 1024 on CPU, 32768 on CUDA)
-        of length-sorted texts. ``instruction`` is written before every text with the recipe's
-        template (queries usually get one, documents not). ``packed`` runs texts unpadded through
-        the varlen attention kernel (default: where it exists, i.e. CUDA in half precision).
-        """
-        texts = validate_texts(texts)  # every item checked before any work
-        return engine.encode_all(
-            self.encode_iter,
-            texts,
-            show_progress,
-            instruction=instruction,
-            normalize=normalize,
-            max_tokens=max_tokens,
-            max_batch_size=max_batch_size,
-            truncate=truncate,
-            padding_side=padding_side,
-            packed=packed,
-        )
-
-    def encode_iter(
-        self,
-        texts: Iterable[str],
-        instruction: str | None = None,
-        normalize: bool = True,
-        *,
-        chunk_size: int = 4096,
-        max_tokens: int | None = None,
-        max_batch_size: int | None = None,
-        truncate: bool = True,
-        padding_side: PaddingSide = "right",
-        packed: bool | None = None,
-        show_progress: bool = False,
-        total: int | None = None,
-        on_truncated: Callable[[list[int]], None] | None = None,
-    ) -> Iterator[np.ndarray]:
-        """Embed a stream of texts: yields (len(chunk), D) float32 arrays, one per ``chunk_size`` texts, in order.
-
-        Memory is bounded by the chunk and the token budget, not by the stream: a file of any size
-        can be embedded to disk row block by row block. A background thread tokenizes and collates
-        the next batches while the model runs the current one. Truncated texts are reported per
-        chunk with a :class:`TruncationWarning` whose indices count from the start of the stream, or
-        handed to ``on_truncated`` instead.
-        """
-        opts = EncodeOptions(
-            instruction=instruction,
-            normalize=normalize,
-            chunk_size=chunk_size,
-            max_tokens=max_tokens,
-            max_batch_size=max_batch_size,
-            truncate=truncate,
-            padding_side=padding_side,
-            packed=packed,
-        )
-        return engine.encode_stream(
-            self, self.pipeline, texts, opts, show_progress=show_progress, total=total, on_truncated=on_truncated
-        )
-
-    def can_pack(self) -> bool:
-        """Whether encode runs texts unpadded by default (see :func:`dec2vec.engine.can_pack`)."""
-        return engine.can_pack(self, self.max_length)

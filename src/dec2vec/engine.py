@@ -25,31 +25,11 @@ import torch
 from torch import nn
 
 from .attention import varlen_supported
-from .device import DTYPES, default_max_tokens, describe_machine, pick_device, pick_dtype
+from .device import default_max_tokens
 from .errors import ConfigError
 from .inputs import pack_features
 from .model import EmbeddingModel
 from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_texts
-
-# the device helpers are re-exported: they lived here first, and tests and scripts import them from here
-__all__ = [
-    "encode_all",
-    "DTYPES",
-    "ENCODE_CHUNK",
-    "Batch",
-    "BlockEnd",
-    "EncodeOptions",
-    "Prefetcher",
-    "can_pack",
-    "chunked",
-    "default_max_tokens",
-    "describe_machine",
-    "encode_stream",
-    "pick_device",
-    "pick_dtype",
-    "plan_batches",
-    "plan_work",
-]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -65,7 +45,7 @@ def encode_all(
     show_progress: bool | None,
     **options: Any,
 ) -> np.ndarray:
-    """``encode`` on top of an ``encode_iter`` (Embedder's and SentenceEncoder's alike): the whole list as
+    """``encode`` on top of an ``encode_iter`` (Embedder's and EncoderOnlyEmbedder's alike): the whole list as
     one (n, D) array, in ``ENCODE_CHUNK`` blocks, with one TruncationWarning for the call (pointing at the
     caller of ``encode``), however many blocks it took. A bar is shown from 1,000 texts unless told."""
     cut: list[int] = []

@@ -1,8 +1,8 @@
 """Finding and loading the weights behind an embedder: names, folders, the hub, adapters, heads.
 
 ``Embedder.from_pretrained`` accepts many kinds of reference (a saved folder, a shipped
-model, a recipe name, a hub repo); :func:`locate` decides which one a string is, with a message
-that says what to do when it is none. The other functions load the parts (backbone, light
+model, a recipe name, a hub repo); :func:`locate` gives the one to load, as
+:func:`~dec2vec.references.resolve_model` decides. The other functions load the parts (backbone, light
 encoder, LoRA adapter, heads); ``Embedder`` assembles them, so nothing here imports it.
 """
 
@@ -18,14 +18,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import models, pretrained
+from . import models
 from .attention import check_attn_implementation
-from .config import CONFIG_NAME, FORMAT_VERSION, EmbedderConfig
-from .device import pick_device, pick_dtype
+from .config import FORMAT_VERSION, EmbedderConfig
+from .device import pick_dtype
 from .encoder import LightEncoder, native_pooling
 from .errors import ModelNotFoundError
-from .recipes import get_recipe, recipe_names
-from .saving import HEADS_NAME, ST_CONFIG_NAME, ST_MODULE_TYPE
+from .recipes import get_recipe
+from .references import not_an_embedder, resolve_model
+from .saving import HEADS_NAME, ST_CONFIG_NAME
 
 
 def _safetensors_error() -> type[Exception]:
@@ -87,74 +88,16 @@ def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | 
     return LightEncoder(model, tokenizer, pooling or "mean", max_length)
 
 
-def _hub_folder(ref: str) -> Path | None:
-    """A saved dec2vec model on the Hugging Face hub, downloaded; None when it cannot be had."""
-    if ref.count("/") != 1 or ref.startswith((".", "/", "~")):
-        return None
-    try:
-        from huggingface_hub import hf_hub_download, snapshot_download
-
-        hf_hub_download(ref, CONFIG_NAME)  # cheap check first: never download a plain LLM repo
-        return Path(snapshot_download(ref))
-    except Exception:  # offline, no such repo, not a dec2vec repo, no access: the caller's message covers them
-        return None
-
-
-def _not_an_embedder(name: str) -> str:
-    """Why a registry model name is not something ``from_pretrained`` loads, and what to do instead."""
-    if models.REGISTRY[name].role == "encoder":
-        return (
-            f"'{name}' is an encoder-only model, not a dec2vec embedder: `dec2vec embed --model {name}` embeds "
-            f"with it as published (dec2vec.sentence_encoder.SentenceEncoder); as Causal2Vec's light encoder: "
-            f"Embedder.from_recipe('causal2vec', encoder='{name}')"
-        )
-    return (
-        f"'{name}' is a backbone LLM, not a dec2vec embedder: give it a recipe, "
-        f"e.g. Embedder.from_recipe('mean', backbone='{name}'), or train one (dec2vec train)"
-    )
-
-
-def st_saved_folder(folder: Path) -> Path | None:
-    """The dec2vec folder inside a folder that ``SentenceTransformer.save`` wrote, else None.
-
-    sentence-transformers saves each module in its own sub-folder (``0_Dec2VecModule/``, then
-    ``1_Normalize/``) and names them in ``modules.json``; the dec2vec module's sub-folder is a
-    complete dec2vec folder, so loading it gives the same model.
-    """
-    try:
-        modules = json.loads((folder / "modules.json").read_text())
-    except (OSError, ValueError):
-        return None
-    for module in modules if isinstance(modules, list) else []:
-        if isinstance(module, dict) and module.get("type") == ST_MODULE_TYPE and module.get("path"):
-            inner = folder / str(module["path"])
-            if (inner / CONFIG_NAME).is_file():
-                return inner
-    return None
-
-
 def locate(name_or_path: str | os.PathLike[str]) -> Path | str:
-    """A saved folder to load (local, shipped or downloaded), or the name of a recipe to build untrained."""
-    ref = os.fspath(name_or_path)
-    folder = Path(ref).expanduser()
-    if (folder / CONFIG_NAME).is_file():
-        return folder
-    if folder.is_dir() and (inner := st_saved_folder(folder)) is not None:
-        return inner
-    if ref in pretrained.SHIPPED:
-        return pretrained.path(ref)
-    if ref in recipe_names():
-        return ref
-    if folder.exists():
-        raise ModelNotFoundError(f"'{ref}' is not a saved dec2vec model: {folder / CONFIG_NAME} is missing")
-    if ref in models.REGISTRY:
-        raise ModelNotFoundError(_not_an_embedder(ref))
-    hub = _hub_folder(ref)
-    if hub is not None:
-        return hub
-    raise ModelNotFoundError(
-        f"'{ref}' is neither a saved dec2vec model folder nor a recipe; recipes: {', '.join(recipe_names())}"
-    )
+    """A saved folder to load (local, shipped or downloaded), or the name of a recipe to build untrained.
+
+    :func:`~dec2vec.references.resolve_model` decides what the string is; a registry base model is
+    refused here with what to do instead (it is not a dec2vec embedder).
+    """
+    found = resolve_model(name_or_path)
+    if not found.is_dec2vec:
+        raise ModelNotFoundError(not_an_embedder(found.ref))
+    return found.where
 
 
 def check_model(name_or_path: str | os.PathLike[str]) -> Path | str:
@@ -244,14 +187,12 @@ class Parts:
     device: torch.device
 
 
-def load_parts(
-    config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: str | torch.device | None
-) -> Parts:
+def load_parts(config: EmbedderConfig, backbone_ref: str, encoder_ref: str | None, device: torch.device) -> Parts:
     """Load backbone and light encoder; the encoder's pooling and limit are written into ``config``.
 
     Why into the config: a re-saved model then loads the same way without the source folder's extras.
     """
-    dev = pick_device(device)
+    dev = device  # resolved once, by the Embedder constructor that calls this
     dt = pick_dtype(config.dtype, dev)
     model, tokenizer = _load_backbone(backbone_ref, dt)
     enc = None

@@ -85,9 +85,9 @@ def test_server_cli_and_api_agree_at_default_flags(at_defaults, capsys):
     import openai
 
     from dec2vec.cli import main
-    from dec2vec.search.embedders import load_embedder
     from dec2vec.serving.app import create_app
     from dec2vec.serving.server import BackgroundServer
+    from dec2vec.text_embedders import load_text_embedder
 
     texts = [*_demo_module().CORPUS[:4], "Penguins cannot fly."]
     want = at_defaults.encode(texts)
@@ -100,7 +100,7 @@ def test_server_cli_and_api_agree_at_default_flags(at_defaults, capsys):
     assert cos(json.loads(capsys.readouterr().out)) >= 0.9999
     from dec2vec.serving.settings import ServerSettings
 
-    app = create_app(load_embedder(pretrained.DEFAULT_MODEL), ServerSettings(served_name=pretrained.DEFAULT_MODEL))
+    app = create_app(load_text_embedder(pretrained.DEFAULT_MODEL), ServerSettings(served_name=pretrained.DEFAULT_MODEL))
     with BackgroundServer(app) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=300)
         served = client.embeddings.create(model=pretrained.DEFAULT_MODEL, input=texts)

@@ -105,9 +105,9 @@ def test_registry_encoder_embeds_as_it_ships(capsys):
 
     from dec2vec import models
     from dec2vec.cli import main
-    from dec2vec.sentence_encoder import SentenceEncoder
+    from dec2vec.encoder_only import EncoderOnlyEmbedder
 
-    ours = SentenceEncoder.from_registry("all-minilm-l6-v2", device="cpu", dtype="float32")
+    ours = EncoderOnlyEmbedder.from_registry("all-minilm-l6-v2", device="cpu", dtype="float32")
     st = SentenceTransformer(str(models.resolve("all-minilm-l6-v2")), device="cpu")
     assert ours.max_length == st.max_seq_length == 256 and ours.embedding_dim == 384
     want = st.encode(TEXTS)

@@ -35,7 +35,7 @@ def no_model_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the bad input was refused")
 
-    # every encoder load (load_encoder, SentenceEncoder) goes through loading._load_encoder
+    # every encoder load (load_encoder, EncoderOnlyEmbedder) goes through loading._load_encoder
     monkeypatch.setattr(dec2vec.loading, "_load_encoder", refuse)
     monkeypatch.setattr(dec2vec.loading, "_load_backbone", refuse)
 
@@ -231,7 +231,7 @@ def test_documented_batch_defaults_are_the_engines(capsys):
     """--max-tokens, --batch-tokens and the docs once said 16384 on GPU while the engine used 32768."""
     import torch
 
-    from dec2vec.engine import default_max_tokens
+    from dec2vec.device import default_max_tokens
 
     cpu, cuda = default_max_tokens(torch.device("cpu")), default_max_tokens(torch.device("cuda"))
     for command in ("embed", "serve"):

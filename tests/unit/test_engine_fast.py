@@ -172,7 +172,7 @@ def test_compiled_decoder_equals_eager(tiny_backbone, one_thread):
 
 def test_encode_warns_once_across_blocks(tiny_backbone, one_thread):
     """encode works in blocks of ENCODE_CHUNK texts, but a call still gets one warning naming every cut text."""
-    from dec2vec.embedder import ENCODE_CHUNK
+    from dec2vec.engine import ENCODE_CHUNK
 
     emb = build("mean", tiny_backbone, None)
     long = "the cat sat on the mat " * 200

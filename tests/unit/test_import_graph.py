@@ -1,9 +1,9 @@
 """The package's import graph, read from the source (no imports run): no module imports itself back.
 
 A cycle works until someone moves an import to the top of a file; then one of the two modules sees
-the other half-initialised. Function-level imports count too, since they are where cycles hide;
-``if TYPE_CHECKING:`` blocks do not. A package's ``__init__`` is left out: its children import
-names from it by design.
+the other half-initialised. Function-level imports count too, since they are where cycles hide, and
+so do ``if TYPE_CHECKING:`` imports: a cycle of types is still two modules that each need the other
+to be understood. A package's ``__init__`` is left out: its children import names from it by design.
 """
 
 from __future__ import annotations
@@ -26,18 +26,11 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every module of ``known`` that ``name`` imports: at the top, in functions and for type checking."""
     tree = ast.parse(path.read_text())
-    skipped = {
-        id(node)
-        for branch in ast.walk(tree)
-        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
-        for node in ast.walk(branch)
-    }
     package = name.split(".")[:-1]
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -79,11 +72,34 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+#: the one cycle left, through type-only imports: the training config asks the objective registry to
+#: check each stage, and the objectives annotate with the config's types. Listed so that any other
+#: cycle fails; breaking this one (objectives typed without the config) must empty the list.
+KNOWN_TYPE_ONLY_CYCLES = [
+    [
+        "dec2vec.train.config",
+        "dec2vec.train.data",
+        "dec2vec.train.objectives.base",
+        "dec2vec.train.objectives.registry",
+    ]
+]
+
+
 def test_no_import_cycles():
     modules = _modules()
     graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
     assert "dec2vec.loading" in graph["dec2vec.embedder"]  # the graph is read at all
-    assert _cycles(graph) == []
+    assert _cycles(graph) == KNOWN_TYPE_ONLY_CYCLES
+
+
+def test_type_only_imports_count(tmp_path):
+    """A cycle closed by an ``if TYPE_CHECKING:`` import is a cycle."""
+    (tmp_path / "a.py").write_text("from . import b\n")
+    (tmp_path / "b.py").write_text("from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from .a import Thing\n")
+    known = {"pkg.a", "pkg.b"}
+    graph = {m: _imports(m, tmp_path / f"{m[4:]}.py", known) for m in sorted(known)}
+    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}}
+    assert _cycles(graph) == [["pkg.a", "pkg.b"]]
 
 
 def test_cycle_detection_sees_a_cycle():

@@ -111,7 +111,7 @@ def test_mean_pool_does_not_leak_nan_from_padding():
 
 
 def test_device_and_dtype_choice(monkeypatch):
-    from dec2vec.engine import default_max_tokens, pick_device, pick_dtype
+    from dec2vec.device import default_max_tokens, pick_device, pick_dtype
 
     assert pick_device("cpu").type == "cpu"
     # the default, whatever this machine has: CUDA first, then MPS, then CPU; an explicit choice wins

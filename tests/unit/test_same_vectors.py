@@ -12,10 +12,10 @@ from dec2vec import Embedder
 from dec2vec.cli import main
 from dec2vec.device import cpu_has_native_bf16
 from dec2vec.io import sidecar_path
-from dec2vec.search.embedders import load_embedder
 from dec2vec.serving.app import create_app
 from dec2vec.serving.server import BackgroundServer
 from dec2vec.serving.settings import ServerSettings
+from dec2vec.text_embedders import load_text_embedder
 from tests.conftest import SENTENCES
 
 DEFAULT = "bfloat16" if cpu_has_native_bf16() else "float32"  # this CPU's inference default (device.py)
@@ -60,7 +60,7 @@ def test_server_cli_and_api_agree_at_default_flags(folder, api, capsys):
     want = api.encode(SENTENCES)
     cli = cli_vectors(capsys, "--model", folder, *SENTENCES)
     assert cos_rows(cli, want).min() >= 0.9999
-    with BackgroundServer(create_app(load_embedder(str(folder)), ServerSettings(served_name="c2v"))) as url:
+    with BackgroundServer(create_app(load_text_embedder(str(folder)), ServerSettings(served_name="c2v"))) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=30)
         served = [d.embedding for d in client.embeddings.create(model="c2v", input=SENTENCES).data]
     assert cos_rows(served, want).min() >= 0.9999

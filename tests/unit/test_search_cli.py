@@ -74,6 +74,20 @@ def test_cli_build_search_ask_info(capsys, saved, tmp_path):
     assert info["chunking"] == {"size": 16, "overlap": 16 // 8, "unit": "tokens"}
 
 
+def test_cli_new_index_uses_the_default_model(capsys, saved, tmp_path, monkeypatch):
+    """No --model: a new index is built with the default model of embed and serve (here a tiny stand-in)."""
+    import dec2vec.search.commands as search_commands
+    from dec2vec.pretrained import DEFAULT_MODEL
+
+    assert search_commands.DEFAULT_MODEL == DEFAULT_MODEL  # the CLI's default is the package's one default
+    monkeypatch.setattr(search_commands, "DEFAULT_MODEL", str(saved))  # never load the real 135M model here
+    src = write_rows(tmp_path / "rows.jsonl", ROWS[:2])
+    code, _, err = run(capsys, "index", "build", "--db", tmp_path / "db", "--input", src)
+    assert code == 0 and f"with {saved}" in err
+    code, out, _ = run(capsys, "index", "info", "--db", tmp_path / "db", "--json")
+    assert code == 0 and json.loads(out)["model_ref"] == str(saved)
+
+
 def test_cli_errors(capsys, saved, tmp_path):
     src = write_rows(tmp_path / "rows.jsonl", ROWS[:2])
     code, _, err = run(capsys, "search", "--db", tmp_path / "nothing", "query")

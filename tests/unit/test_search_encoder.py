@@ -9,12 +9,12 @@ import torch
 
 from dec2vec import Embedder, InputError, TruncationWarning
 from dec2vec.cli import main
+from dec2vec.encoder_only import EncoderOnlyEmbedder
 from dec2vec.errors import TruncationError
 from dec2vec.search.chunking import ChunkSpec
-from dec2vec.search.embedders import EncoderEmbedder, load_embedder
 from dec2vec.search.indexer import Index, chunk_capacity
 from dec2vec.search.rag import ask
-from dec2vec.sentence_encoder import SentenceEncoder
+from dec2vec.text_embedders import load_text_embedder
 
 from .encoder_registry import registered_encoder
 
@@ -39,7 +39,7 @@ def name(tiny_encoder):
 
 @pytest.fixture(scope="module")
 def enc(name):
-    return load_embedder(name, device="cpu")
+    return load_text_embedder(name, device="cpu")
 
 
 def write_rows(path, texts):
@@ -48,8 +48,8 @@ def write_rows(path, texts):
 
 
 def test_the_encoder_has_the_index_and_server_surface(enc, name):
-    assert isinstance(enc, EncoderEmbedder) and enc.config.recipe == "encoder-only" and enc.config.backbone == name
-    plain = SentenceEncoder.from_registry(name, device="cpu")
+    assert isinstance(enc, EncoderOnlyEmbedder) and enc.config.recipe == "encoder-only" and enc.config.backbone == name
+    plain = EncoderOnlyEmbedder.from_registry(name, device="cpu")
     np.testing.assert_allclose(enc.encode(ROWS), plain.encode(ROWS), atol=1e-6)  # embeds as published
     lays = enc.layouts(ROWS[:2])
     assert [len(lay.ids) for lay in lays] == [len(r) for r in enc.encoder.token_ids(ROWS[:2])]
@@ -79,7 +79,7 @@ def test_build_search_reopen_and_ask_extractively(enc, name, tiny_backbone, tmp_
     stats = index.stats()
     assert stats["model"]["recipe"] == "encoder-only" and stats["model"]["backbone"] == name
     again = Index.open(tmp_path / "db")  # loads the registry encoder by its stored reference
-    assert isinstance(again.embedder, EncoderEmbedder) and again.search(ROWS[3], k=1)[0].text == ROWS[3]
+    assert isinstance(again.embedder, EncoderOnlyEmbedder) and again.search(ROWS[3], k=1)[0].text == ROWS[3]
     with pytest.raises(InputError, match="different: .*recipe"):
         Index(tmp_path / "db", Embedder.from_recipe("mean", tiny_backbone, device="cpu"))
     answer = ask(index, "where is the small green tree ?", k=20, min_relevance=0)  # random weights: all weak

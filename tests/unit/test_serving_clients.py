@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from dec2vec import Embedder
-from dec2vec.search.embedders import load_embedder
 from dec2vec.serving.app import create_app
 from dec2vec.serving.server import BackgroundServer
 from dec2vec.serving.settings import ServerSettings
+from dec2vec.text_embedders import load_text_embedder
 from tests.conftest import SENTENCES, VOCAB
 
 KEY = "client-key"
@@ -62,7 +62,7 @@ def ref(folder):
 
 @pytest.fixture(scope="module")
 def url(folder):
-    app = create_app(load_embedder(str(folder)), ServerSettings(served_name=NAME, api_key=KEY, batch_wait_ms=5))
+    app = create_app(load_text_embedder(str(folder)), ServerSettings(served_name=NAME, api_key=KEY, batch_wait_ms=5))
     with BackgroundServer(app) as base:
         yield base
 

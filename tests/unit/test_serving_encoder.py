@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from dec2vec.cli import main
-from dec2vec.search.embedders import load_embedder
-from dec2vec.sentence_encoder import SentenceEncoder
+from dec2vec.encoder_only import EncoderOnlyEmbedder
 from dec2vec.serving.app import create_app
 from dec2vec.serving.server import BackgroundServer
 from dec2vec.serving.settings import ServerSettings
+from dec2vec.text_embedders import load_text_embedder
 from tests.conftest import SENTENCES
 
 from .encoder_registry import registered_encoder
@@ -23,9 +23,11 @@ def served(tiny_encoder):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     with registered_encoder(tiny_encoder) as name:
-        app = create_app(load_embedder(name, device="cpu"), ServerSettings(max_tokens_per_input=16, truncate=False))
+        app = create_app(
+            load_text_embedder(name, device="cpu"), ServerSettings(max_tokens_per_input=16, truncate=False)
+        )
         with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as http:
-            yield http, name, SentenceEncoder.from_registry(name, device="cpu")
+            yield http, name, EncoderOnlyEmbedder.from_registry(name, device="cpu")
     torch.set_num_threads(n)
 
 

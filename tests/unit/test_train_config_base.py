@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from dec2vec.errors import ConfigError
-from dec2vec.train.config import config_fingerprint, load_config
+from dec2vec.train.config import load_config
+from dec2vec.train.fingerprint import config_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ import pytest
 
 from dec2vec.cli import main
 from dec2vec.errors import ConfigError, InputError
-from dec2vec.train.config import DataSpec, TrainConfig, apply_override, load_config
+from dec2vec.train.config import DataSpec, TrainConfig, load_config
+from dec2vec.train.config_files import apply_override
 from dec2vec.train.data import JsonlStream, MixtureLoader
 
 

@@ -11,8 +11,9 @@ from safetensors.torch import load_file
 
 from dec2vec import Embedder
 from dec2vec.errors import ConfigError
-from dec2vec.train.config import StageConfig, TrainConfig, config_fingerprint
+from dec2vec.train.config import StageConfig, TrainConfig
 from dec2vec.train.distributed import DistContext
+from dec2vec.train.fingerprint import config_fingerprint
 from dec2vec.train.lora import set_trainable
 from dec2vec.train.objectives import build_objective
 from dec2vec.train.speed import compile_layers, decoder_layers, enable_gradient_checkpointing

@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from dec2vec.errors import ConfigError, InputError
 from dec2vec.train import objectives
 from dec2vec.train import trainer as trainer_mod
-from dec2vec.train.config import TrainConfig, config_fingerprint
+from dec2vec.train.config import TrainConfig
+from dec2vec.train.fingerprint import config_fingerprint
 from dec2vec.train.trainer import Trainer
 from dec2vec.train.validate import append_curve_row, kept_rng, read_curve, trim_curve
 from tests.unit.train_helpers import read_log, tiny_config, write_pairs

@@ -12,21 +12,14 @@ from ..errors import InputError
 from ..pretrained import DEFAULT_MODEL
 
 
-def _load(
-    model: str, device: str | None, dtype: str | None, quantize: str | None = None
-):  # -> Embedder | SentenceEncoder
+def _load(model: str, device: str | None, dtype: str | None, quantize: str | None = None):  # -> TextEmbedder
     """A dec2vec model, or a registry encoder (all-minilm-l6-v2 …) that embeds as published."""
     from transformers.utils import logging as hf_logging
 
-    from ..search.embedders import load_embedder
-    from ..sentence_encoder import SentenceEncoder, is_sentence_encoder
+    from ..text_embedders import load_text_embedder
 
     hf_logging.disable_progress_bar()
-    if is_sentence_encoder(model):
-        if quantize:
-            raise InputError(f"--quantize applies to dec2vec models, not to the registry encoder '{model}'")
-        return SentenceEncoder.from_registry(model, device=device, dtype=dtype)
-    return load_embedder(model, device=device, dtype=dtype, quantize=quantize)  # bf16 on CPUs that run it natively
+    return load_text_embedder(model, device=device, dtype=dtype, quantize=quantize)  # bf16 on CPUs that run it natively
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -38,10 +31,10 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..sentence_encoder import SentenceEncoder
+    from ..encoder_only import is_encoder_only
 
     emb = _load(args.model, args.device, args.dtype, args.quantize)
-    if isinstance(emb, SentenceEncoder):
+    if is_encoder_only(emb):
         return _print_info(emb.describe(), args.json)
     params = emb.num_parameters()
     info = {
@@ -74,9 +67,10 @@ def _print_info(info: dict, as_json: bool) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    from ..encoder_only import ENCODER_ONLY, refuse_instruction
     from ..io import STDIN, check_not_an_input, check_output_path, is_stream, read_texts, write_embeddings
     from ..pipeline import TruncationWarning, validate_texts
-    from ..sentence_encoder import is_sentence_encoder
+    from ..references import resolve_model
 
     if args.texts == [STDIN] and not args.input:  # `dec2vec embed -`: the texts come on standard input
         args.texts, args.input, args.json = [], STDIN, args.json or not args.output
@@ -87,8 +81,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.output:
         check_output_path(args.output)  # fail before a long job, not after
         check_not_an_input(args.output, [args.input])
-    if args.instruction and is_sentence_encoder(args.model):
-        raise InputError(f"{args.model} takes no --instruction (it was trained without one)")
+    if args.instruction and resolve_model(args.model).kind == ENCODER_ONLY:
+        refuse_instruction(args.model, args.instruction, flag="--instruction", hint="embed without it")
     if args.input and not args.json and not is_stream(args.input):
         return _embed_file(args)  # a file is checked, then streamed; standard input is read whole
     source = read_texts(args.input, field=args.field) if args.input else None
@@ -164,7 +158,7 @@ def _embed_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe_output(args: argparse.Namespace, emb, dim: int) -> None:  # emb: Embedder | SentenceEncoder
+def _describe_output(args: argparse.Namespace, emb, dim: int) -> None:  # emb: TextEmbedder
     """``OUTPUT.meta.json``: which model, in which precision, made the vectors (see ``io.write_sidecar``)."""
     from .. import __version__
     from ..device import precision_of

@@ -59,10 +59,10 @@ def _check_models(specs: list[str], args: argparse.Namespace) -> None:
     if args.quantize:
         import torch
 
-        from ..device import DTYPES, pick_device
+        from ..device import TORCH_DTYPES, pick_device
         from ..quantize import check_mode
 
-        check_mode(args.quantize, pick_device(args.device), DTYPES.get(args.dtype or "float32", torch.float32))
+        check_mode(args.quantize, pick_device(args.device), TORCH_DTYPES.get(args.dtype or "float32", torch.float32))
 
 
 def _eval_compare(refs: list[str]) -> int:

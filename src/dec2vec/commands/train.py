@@ -7,7 +7,6 @@ import sys
 import warnings
 
 from ..argtypes import device, positive_int
-from ..errors import ConfigError
 
 
 def _interrupt_on_sigterm() -> None:
@@ -33,6 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from ..train.config import load_config
+    from ..train.preflight import check_config
     from ..train.trainer import train
 
     hf_logging.disable_progress_bar()
@@ -43,10 +43,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_config(args.config, overrides)
-    _check_train_inputs(cfg)
+    check_config(cfg)  # the recipe, data files and output folder, before any model loads
     _interrupt_on_sigterm()
     from ..io import first_missing
-    from ..train.config import expand_home
+    from ..train.config_files import expand_home
 
     run_dir = expand_home(cfg.output_dir)
     created = first_missing(run_dir)  # the folders this run makes
@@ -68,26 +68,6 @@ def _nothing_saved(run_dir) -> bool:  # run_dir: Path
         return False
     checkpoints = run_dir / "checkpoints"
     return not checkpoints.is_dir() or not any(checkpoints.iterdir())
-
-
-def _check_train_inputs(cfg) -> None:  # cfg: TrainConfig
-    """What the trainer refuses only once the model is loaded, checked before: the recipe, the data
-    files (as the trainer resolves them) and the output folder."""
-    from ..io import check_writable
-    from ..recipes import get_recipe
-    from ..train.config import expand_home
-    from ..train.data import resolve_data_path
-
-    get_recipe(cfg.model.recipe)
-    if cfg.model.init and "$" in cfg.model.init and not expand_home(cfg.model.init).is_dir():
-        init = expand_home(cfg.model.init)
-        raise ConfigError(f"model.init: no model folder at {init} (train the run it names first)")
-    for i, stage in enumerate(cfg.stages):
-        for spec in stage.data:
-            path = resolve_data_path(spec.path)
-            if not path.is_file():
-                raise ConfigError(f"stages.{i} ('{stage.name}'): training data not found: {path}")
-    check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
 
 
 #: a part whose vectors of unrelated texts have a mean cosine above this carries (almost) no text

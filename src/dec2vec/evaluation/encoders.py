@@ -22,9 +22,10 @@ import torch
 
 from .. import models
 from ..device import inference_dtype
-from ..embedder import Embedder, TruncationWarning
+from ..embedder import Embedder
 from ..errors import InputError
 from ..foundations.fingerprint import module_digest
+from ..pipeline import TruncationWarning
 from ..recipes import recipe_names
 
 LSA = "lsa"
@@ -48,6 +49,7 @@ class TextModel:
     kind: str  # "dec2vec", "lsa" or "minilm"
     uses_instructions: bool = False
     fits_per_task: bool = False  # True when prepare() changes the embedding space (memoised rows go stale)
+    generates: bool = False  # True for a dec2vec model: its base LM can be scored on generation too
 
     def embed(self, texts: list[str], instruction: str | None) -> np.ndarray:
         raise NotImplementedError
@@ -74,6 +76,7 @@ class EmbedderModel(TextModel):
 
     kind = "dec2vec"
     uses_instructions = True
+    generates = True
 
     def __init__(self, name: str, embedder: Embedder, text_tokens: int, source: str) -> None:
         self.name = name
@@ -184,24 +187,21 @@ class MiniLMModel(TextModel):
         self, name: str = "all-MiniLM-L6-v2 (mean)", device: str | None = None, model: str = models.DEFAULT_ENCODER
     ) -> None:
         from ..device import pick_device
+        from ..encoder_only import EncoderOnlyEmbedder
         from ..loading import load_encoder
 
         self.name = name
         self.device = pick_device(device)
         self.model = model
         self.encoder = load_encoder(model, dtype=torch.float32, max_length=256, pooling="mean").to(self.device).eval()
+        self.embedder = EncoderOnlyEmbedder(model, self.encoder)  # its encode batches, as everywhere else
         self._identity: str | None = None
 
     def embed(self, texts: list[str], instruction: str | None) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for s in range(0, len(order), 64):
-                idx = order[s : s + 64]
-                feats = self.encoder.tokenize([texts[i] for i in idx])
-                v = self.encoder.encode_features(feats)  # (b, e)
-                out[idx] = torch.nn.functional.normalize(v.float(), dim=-1).cpu().numpy()  # (b, 384)
-        return out
+        """(n, e) unit rows; the task instruction is not used (``uses_instructions`` is False)."""
+        with warnings.catch_warnings():  # long texts are cut at 256 tokens on purpose, as the model ships
+            warnings.simplefilter("ignore", TruncationWarning)
+            return self.embedder.encode(texts, max_batch_size=64, show_progress=False)
 
     def count_tokens(self, texts: list[str], instruction: str | None) -> list[int]:
         return [min(n, self.encoder.max_length) for n in self.encoder.count_tokens(texts)]

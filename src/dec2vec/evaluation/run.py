@@ -186,7 +186,7 @@ def run(cfg: EvalConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
         entry["cost"] = _cost(entry["tasks"])
         if cfg.plots and texts_labels is not None:
             entry["plot_embeddings"] = _plot_embeddings(cache, encoder, ident, texts_labels[0], instructions, common)
-        if cfg.generation and isinstance(model, EmbedderModel):
+        if cfg.generation and model.generates:
             entry["generation"] = _generation(cache, model, suite != "full", say)
         results.append(entry)
         del encoder, model

@@ -12,8 +12,6 @@ _LAZY = {
     "Index": "indexer",
     "Hit": "hits",
     "BuildReport": "build",
-    "EncoderEmbedder": "embedders",
-    "load_embedder": "embedders",
     "LanguageModel": "language_model",
     "ChunkSpec": "chunking",
     "ask": "rag",

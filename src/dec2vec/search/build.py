@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..pipeline import TruncationWarning
+from ..text_embedders import TextEmbedder
 from .chunking import Chunk, ChunkSpec, chunk_text
 from .documents import Document
-from .embedders import TextEmbedder
 from .store import Store
 
 Progress = Callable[[str], None]

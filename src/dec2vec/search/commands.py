@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..argtypes import add_precision_args, device, non_negative_int, positive_int
+from ..pretrained import DEFAULT_MODEL
 from .defaults import (
     ASK_MODES,
     DEFAULT_BATCH,
@@ -19,7 +20,6 @@ from .defaults import (
     DEFAULT_K,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MIN_RELEVANCE,
-    NEW_INDEX_RECIPE,
 )
 
 SNIPPET = 240
@@ -44,7 +44,7 @@ def _shown(path: str) -> str:
 
 
 def _open_index(args: argparse.Namespace, create: bool):  # -> Index
-    from .embedders import load_embedder
+    from ..text_embedders import load_text_embedder
     from .indexer import Index, _model_ref, index_dtype
     from .store import META_NAME, Store
 
@@ -52,14 +52,14 @@ def _open_index(args: argparse.Namespace, create: bool):  # -> Index
     meta = Store(args.db, create=False).read_meta() if (Path(args.db).expanduser() / META_NAME).is_file() else None
     if not create and meta is None:
         Store(args.db, create=False)  # raises "no index at ..."
-    model = args.model or (meta or {}).get("model_ref") or (NEW_INDEX_RECIPE if create else None)
+    model = args.model or (meta or {}).get("model_ref") or (DEFAULT_MODEL if create else None)
     if model is None:
         from ..errors import InputError
 
         raise InputError(f"the index at {args.db} was built from Python with an in-memory model; pass --model")
     # an existing index's model loads in the precision its vectors were made in, unless asked otherwise
     dtype = args.dtype or (None if args.quantize else index_dtype(meta))
-    emb = load_embedder(model, device=args.device, dtype=dtype, quantize=args.quantize)
+    emb = load_text_embedder(model, device=args.device, dtype=dtype, quantize=args.quantize)
     return Index(args.db, emb, model_ref=_model_ref(model), create=create)
 
 
@@ -224,7 +224,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _model_args(sp: argparse.ArgumentParser, build: bool) -> None:
-    default = f"the index's model; for a new index: {NEW_INDEX_RECIPE}" if build else "the index's model"
+    default = f"the index's model; for a new index: {DEFAULT_MODEL}, trained" if build else "the index's model"
     sp.add_argument(
         "--model",
         "-m",

@@ -1,10 +1,9 @@
 """Flag defaults shared by the API and the CLI (kept import-light: ``dec2vec --help`` reads them).
 
-A new index's model is the untrained ``echo`` recipe, not the default model (the shipped
-Causal2Vec that ``embed`` and ``serve`` use): untrained, echo retrieves best (docs/EVALUATION.md).
+A new index's model is the default model (``pretrained.DEFAULT_MODEL``), as for ``embed`` and
+``serve``: one default everywhere. An existing index keeps the model it was built with.
 """
 
-NEW_INDEX_RECIPE = "echo"  # a new index's model when the CLI is given no --model (see above)
 DEFAULT_INSTRUCTION = "Given a question, retrieve passages that answer it"
 DEFAULT_BATCH = 128  # chunks embedded and committed together: the most a crash can cost
 DEFAULT_K = 4  # sources for ask

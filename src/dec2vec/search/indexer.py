@@ -26,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from ..device import precision_of
+from ..encoder_only import text_copies
 from ..errors import InputError
+from ..text_embedders import TextEmbedder, load_text_embedder
 from .build import BuildReport, BuildRun, Progress
 from .chunking import ChunkSpec, Unit
 from .defaults import DEFAULT_BATCH, DEFAULT_INSTRUCTION
 from .documents import Document, read_inputs
-from .embedders import TextEmbedder, load_embedder, query_instruction, text_copies
+from .embedders import query_instruction
 from .hits import Hit
 from .identity import check_same_model, model_identity
 from .store import Store
@@ -132,7 +134,7 @@ class Index:
         if ref is None:
             raise InputError(f"the index at {path} was built with an in-memory model; pass the model to use")
         dtype = dtype or index_dtype(meta)
-        return cls(path, load_embedder(ref, device=device, dtype=dtype), model_ref=ref, create=False)
+        return cls(path, load_text_embedder(ref, device=device, dtype=dtype), model_ref=ref, create=False)
 
     @property
     def path(self) -> Path:

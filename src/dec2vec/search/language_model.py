@@ -19,15 +19,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
 from .. import loading
 from ..embedder import Embedder
+from ..encoder_only import is_encoder_only
 from ..errors import ModelNotFoundError
 from ..generation import greedy_continuations
-from .embedders import TextEmbedder, is_encoder_only
+from ..text_embedders import TextEmbedder
 
 
 def is_peft_model(model: nn.Module) -> bool:
@@ -90,6 +91,6 @@ def language_model_of(embedder: TextEmbedder, model_ref: str | None = None) -> L
     """
     if is_encoder_only(embedder):
         return None
-    assert isinstance(embedder, Embedder)
+    embedder = cast(Embedder, embedder)  # not encoder-only: a dec2vec Embedder
     base = None if is_peft_model(embedder.backbone) else merged_base(model_ref, embedder)
     return LanguageModel(base if base is not None else embedder.backbone, embedder.tokenizer)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..encoder_only import is_encoder_only
 from ..errors import InputError
 from .defaults import (
     ASK_MODES,
@@ -28,7 +29,6 @@ from .defaults import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MIN_RELEVANCE,
 )
-from .embedders import is_encoder_only
 from .grounding import (
     LEXICAL_WEIGHT,
     content_words,

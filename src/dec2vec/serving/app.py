@@ -1,7 +1,7 @@
 """The FastAPI app: OpenAI ``/v1/embeddings`` and ``/v1/models``, TEI ``/embed``, ``/health``, ``/info``, ``/metrics``.
 
 ``create_app(embedder, settings)`` builds it around a loaded :class:`~dec2vec.Embedder` or a
-registry encoder (:class:`~dec2vec.search.embedders.EncoderEmbedder`, e.g. all-MiniLM-L6-v2); the
+registry encoder (:class:`~dec2vec.encoder_only.EncoderOnlyEmbedder`, e.g. all-MiniLM-L6-v2); the
 CLI (``dec2vec serve``) and the tests both use it, so what the tests check is what runs.
 """
 
@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
+from ..encoder_only import instruction_refusal, is_encoder_only
 from ..errors import ConfigError, InputError, TruncationError
-from ..search.embedders import TextEmbedder, is_encoder_only
+from ..text_embedders import TextEmbedder
 from .batcher import Batcher, Overloaded, Result, Stopped
 from .errors import APIError, install_handlers
 from .inputs import instruction_for, request_texts, vocab_size
@@ -111,7 +112,7 @@ def create_app(embedder: TextEmbedder, settings: ServerSettings | None = None) -
         if instruction and is_encoder_only(embedder):
             raise APIError(
                 400,
-                f"instruction: '{s.served_name}' is an encoder-only model and takes no instruction; send none",
+                f"instruction: {instruction_refusal(repr(s.served_name))}",
                 param="instruction",
                 code="invalid_value",
             )

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..embedder import TruncationWarning
+from ..pipeline import TruncationWarning
 
 if TYPE_CHECKING:
-    from ..search.embedders import TextEmbedder
+    from ..text_embedders import TextEmbedder
     from .metrics import Metrics
 
 log = logging.getLogger("dec2vec.serving")

@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise Dec2VecError(
             f"dec2vec serve needs the serve extra ({e.name} is missing): pip install 'dec2vec[serve]'"
         ) from e
-    from ..search.embedders import is_encoder_only, load_embedder
+    from ..text_embedders import load_text_embedder
     from .settings import ServerSettings
 
     if not 0 <= args.port <= 65535:
@@ -134,10 +134,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
-    embedder = load_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
+    embedder = load_text_embedder(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     app = create_app(embedder, settings)
     s = app.state.settings
-    kind = "encoder-only" if is_encoder_only(embedder) else embedder.config.recipe
+    kind = embedder.config.recipe  # "encoder-only" for an encoder-only model
     # --port 0: bind here, so the address printed is the port the kernel chose, not ":0"
     sock = bind_socket(args.host, 0) if args.port == 0 else None
     port = sock.getsockname()[1] if sock is not None else args.port

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import Dec2VecError
-from ..foundations.files import fsync_path
-from ..foundations.files import write_atomic as _write_atomic
+from ..foundations.files import fsync_path, write_atomic
 
 LATEST = "latest"
 
@@ -40,12 +39,6 @@ class TrainingState:
     data: dict[str, Any] = field(default_factory=dict)  # MixtureLoader.state_dict() of the current stage
     bad_steps: int = 0  # non-finite losses skipped so far
     bad_lines: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> source -> skipped lines
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """``foundations.write_atomic`` made durable (fsync), since ``latest`` must never name data still in the
-    page cache; every file of a run goes through it."""
-    _write_atomic(path, text, durable=True)
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -119,7 +112,8 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    write_atomic(root / LATEST, name + "\n")
+    # durable (fsync): ``latest`` must never name data still in the page cache; every file of a run is
+    write_atomic(root / LATEST, name + "\n", durable=True)
     steps = sorted(p for p in root.glob("step-*") if p.is_dir())
     for old in steps[: max(0, len(steps) - keep)]:
         if old != final:

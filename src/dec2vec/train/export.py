@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from ..embedder import Embedder
-from .checkpoint import TrainingState, write_atomic
+from ..foundations.files import write_atomic
+from .checkpoint import TrainingState
 from .config import TrainConfig
 
 
@@ -70,7 +71,7 @@ def write_model(emb: Embedder, dest: Path, summary: dict[str, Any], adapter: Pat
     """Save ``emb`` and its ``training.json`` to ``dest`` (main process), then drop the temporary adapter."""
     try:
         emb.save_pretrained(dest)
-        write_atomic(dest / "training.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(dest / "training.json", json.dumps(summary, indent=2) + "\n", durable=True)
     finally:
         if adapter is not None:
             shutil.rmtree(adapter, ignore_errors=True)

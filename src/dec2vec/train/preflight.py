@@ -1,15 +1,37 @@
 """Checks of a whole run before its first step, so a typo in the last stage fails at once, not 2,000
-steps later: every stage's objective against the recipe, batch sizes against the processes, data files,
-what each objective needs (``Objective.check_run``), and the validation split."""
+steps later. Two steps, both here: :func:`check_config` before any model loads (the recipe, the
+``model.init`` folder, every data file, the output folder), called by ``dec2vec train`` and by the
+trainer; :func:`check_run` once the model is built (every stage's objective against the recipe,
+batch sizes against the processes, what each objective needs (``Objective.check_run``), and the
+validation split)."""
 
 from __future__ import annotations
 
 from ..embedder import Embedder
 from ..errors import ConfigError
 from .config import TrainConfig
+from .config_files import expand_home
 from .data import resolve_data_path
 from .objectives import get_objective
 from .validate import curve_columns, read_pairs, valid_sources
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """What the trainer would refuse only once the model is loaded, checked before it loads: the recipe,
+    the ``model.init`` folder, every data file (as the trainer resolves it) and the output folder."""
+    from ..io import check_writable
+    from ..recipes import get_recipe
+
+    get_recipe(cfg.model.recipe)
+    if cfg.model.init and "$" in cfg.model.init and not expand_home(cfg.model.init).is_dir():
+        init = expand_home(cfg.model.init)
+        raise ConfigError(f"model.init: no model folder at {init} (train the run it names first)")
+    for i, stage in enumerate(cfg.stages):
+        for spec in stage.data:
+            path = resolve_data_path(spec.path)
+            if not path.is_file():
+                raise ConfigError(f"stages.{i} ('{stage.name}'): training data not found: {path}")
+    check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
 
 
 def check_run(cfg: TrainConfig, emb: Embedder, world_size: int) -> list[str]:
@@ -29,10 +51,6 @@ def check_run(cfg: TrainConfig, emb: Embedder, world_size: int) -> list[str]:
             raise ConfigError(
                 f"{where}: batch_size {stage.batch_size} must be a multiple of the {world_size} processes"
             )
-        for spec in stage.data:
-            path = resolve_data_path(spec.path)
-            if not path.is_file():
-                raise ConfigError(f"{where}: training data not found: {path}")
         get_objective(stage.objective).check_run(stage, cfg, where)
     if not cfg.validate_every:
         return []

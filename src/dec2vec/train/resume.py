@@ -17,9 +17,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, rng_state, write_atomic
-from .config import TrainConfig, config_fingerprint
+from ..foundations.files import write_atomic
+from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, rng_state
+from .config import TrainConfig
 from .distributed import DistContext
+from .fingerprint import config_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ def budget_change_only(out: Path, cfg: TrainConfig, state: TrainingState, finger
     if not changes or config_fingerprint(TrainConfig.from_dict(was)) != fingerprint:
         return False
     if is_main and saved.name != BUDGET_FILE:
-        write_atomic(out / BUDGET_FILE, json.dumps(old.to_dict(), indent=2) + "\n")
+        write_atomic(out / BUDGET_FILE, json.dumps(old.to_dict(), indent=2) + "\n", durable=True)
     log.warning("--resume with a new budget: %s; the learning rate decays to 0 at the new end", "; ".join(changes))
     return True
 

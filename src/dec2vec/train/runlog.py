@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .checkpoint import TrainingState, write_atomic
+from ..foundations.files import write_atomic
+from .checkpoint import TrainingState
 from .config import StageConfig, TrainConfig
 from .distributed import DistContext, all_mean
 from .objectives import StepResult, get_objective, objective_names
@@ -148,7 +149,7 @@ class RunLog:
             w = csv.DictWriter(buf, fieldnames=log_columns(), extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
-            write_atomic(path, buf.getvalue())
+            write_atomic(path, buf.getvalue(), durable=True)
         trim_curve(self.out / CURVE_FILE, step, self.valid_columns or None)
 
     # ---- progress.json --------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class RunLog:
             saved = {}
         saved = {k: v for k, v in saved.items() if k.isdigit() and int(k) < step}
         saved[str(step)] = {"tokens": int(self.tokens_seen), "wall_s": round(self.wall_s, 1)}
-        write_atomic(path, json.dumps(saved, indent=1) + "\n")
+        write_atomic(path, json.dumps(saved, indent=1) + "\n", durable=True)
 
     def load_progress(self, step: int) -> None:
         """Tokens and wall seconds at the checkpoint we resume from; counted from log.csv if progress.json

@@ -9,7 +9,8 @@ import torch
 
 from ..embedder import Embedder
 from ..errors import ConfigError
-from .config import TrainConfig, expand_home
+from .config import TrainConfig
+from .config_files import expand_home
 from .distributed import DistContext
 
 

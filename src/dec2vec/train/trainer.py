@@ -27,16 +27,19 @@ from torch import nn
 
 from ..device import pick_device
 from ..errors import ConfigError, Dec2VecError
+from ..foundations.files import write_atomic
 from ..pipeline import TruncationWarning
-from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint, write_atomic
-from .config import TrainConfig, config_fingerprint, expand_home
+from .checkpoint import TrainingState, clean_stale, latest_checkpoint, restore_rng, save_checkpoint
+from .config import TrainConfig
+from .config_files import expand_home
 from .data import MixtureLoader, draw_texts
 from .distributed import DistContext, all_true, average_gradients, init_distributed
 from .export import hardware, training_summary, unwrap_lora, write_model
+from .fingerprint import config_fingerprint
 from .fsdp import full_norm, gather_for_export, load_sharded, save_sharded
 from .lora import set_trainable
 from .objectives import Objective, build_objective
-from .preflight import check_run
+from .preflight import check_config, check_run
 from .resume import Restored, find_restore, load_params, rng_states
 from .runlog import RunLog
 from .setup import build_embedder, lr_lambda, ready_to_train
@@ -57,6 +60,7 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         self.resume = resume
         self.progress = progress
+        check_config(cfg)  # before any model loads (dec2vec train checked it too; the Python API has not)
         self.device = pick_device(cfg.device)
         self.ctx: DistContext = init_distributed(self.device)
         if self.ctx.enabled and self.device.type == "cuda":
@@ -118,7 +122,7 @@ class Trainer:
                 self._fit_projector()
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+            write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n", durable=True)
         if restored is None and cfg.validate_every:
             self._validate(cfg.stages[0].name, self.emb.max_length, None)  # the curve's step 0
         bar = None

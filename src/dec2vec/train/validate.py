@@ -233,7 +233,7 @@ def trim_curve(path: Path, step: int, columns: list[str] | None = None) -> None:
     import csv
     import io
 
-    from .checkpoint import write_atomic
+    from ..foundations.files import write_atomic
 
     if not path.exists():
         return
@@ -245,7 +245,7 @@ def trim_curve(path: Path, step: int, columns: list[str] | None = None) -> None:
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue(), durable=True)
 
 
 @contextmanager

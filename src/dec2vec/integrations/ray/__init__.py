@@ -28,8 +28,6 @@ except ImportError as e:  # the extra is optional: say how to get it, not just w
     ) from e
 
 from .batch import EmbedBatch, EmbedSpec, embed_dataset
-from .batch import vectors_to_arrow as vectors_to_arrow  # public before the split, kept importable
-from .files import check_parquet_texts as check_parquet_texts
 from .parquet import EmbedParquetResult, embed_parquet
 
 __all__ = ["EmbedBatch", "EmbedParquetResult", "EmbedSpec", "embed_dataset", "embed_parquet"]

@@ -1,54 +1,84 @@
-"""Encoder-only registry models (all-MiniLM-L6-v2, all-mpnet-base-v2) embedding on their own.
+"""Encoder-only registry models (all-MiniLM-L6-v2, all-mpnet-base-v2): the one type for them everywhere.
 
 Why: ``dec2vec models list`` shows them, so users pass ``--model all-minilm-l6-v2``. They are not
 decoders and take no recipe: a sentence-transformers model already is an embedder, with its own
-pooling and length limit. :class:`SentenceEncoder` runs one as published — the Causal2Vec light
-encoder (:class:`~dec2vec.encoder.LightEncoder`, native pooling, ``sentence_bert_config.json``
-limit), used alone — behind the same ``encode`` / ``encode_iter`` as :class:`~dec2vec.Embedder`:
-the same validation, token-budget batches, truncation reports and unit-length rows, so
-``dec2vec embed`` and ``dec2vec info`` treat it like any other model.
+pooling and length limit. :class:`EncoderOnlyEmbedder` runs one as published (the Causal2Vec light
+encoder, :class:`~dec2vec.encoder.LightEncoder`, native pooling, ``sentence_bert_config.json``
+limit, used alone) behind the surface of :class:`~dec2vec.Embedder` that the CLI, the index, the
+server and evaluation use: ``encode`` / ``encode_iter`` with the same options (validation,
+token-budget batches from the shared engine, truncation reports, unit-length rows), ``layouts``,
+``tokenizer``, a settable ``max_length``, and an identity (``config``, ``state_dict``).
+
+What differs from a recipe model is answered here and only here: it takes no instruction
+(:func:`refuse_instruction`), writes the text once, and has no language model to answer with
+(:func:`is_encoder_only`, :func:`text_copies`).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import models
 from .device import default_max_tokens, pick_device, pick_dtype
 from .encoder import LightEncoder
 from .engine import chunked, encode_all, plan_batches
-from .errors import ConfigError, TruncationError
+from .errors import ConfigError, InputError, TruncationError
+from .inputs import Layout
 from .loading import load_encoder
 from .pipeline import TruncationWarning, validate_texts
+from .references import resolve_model
+
+ENCODER_ONLY = "encoder-only"  # what an encoder's identity, `dec2vec serve` and /info give as its recipe
 
 
-def is_sentence_encoder(ref: str | os.PathLike[str]) -> bool:
-    """Whether ``ref`` names a registry encoder (and no local path of that name shadows it)."""
-    name = os.fspath(ref)
-    entry = models.REGISTRY.get(name)
-    return entry is not None and entry.role == "encoder" and not Path(name).expanduser().exists()
+class InstructionRefused(InputError, ConfigError):
+    """An instruction given to a model trained without one: refused rather than silently dropped.
+
+    Both an InputError (the caller's request) and a ConfigError (what the Python API raised first).
+    """
 
 
-class SentenceEncoder:
+def instruction_refusal(name: str, flag: str = "instruction", hint: str = "send none") -> str:
+    """The one message that says an encoder-only model takes no instruction, and what to do."""
+    return f"{name} is an encoder-only model and takes no {flag} (it was trained without one); {hint}"
+
+
+def refuse_instruction(name: str, instruction: str | None, flag: str = "instruction", hint: str = "send none") -> None:
+    """An :class:`InstructionRefused` when ``instruction`` is given to the encoder-only model ``name``."""
+    if instruction:
+        raise InstructionRefused(instruction_refusal(name, flag, hint))
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The ``config`` facts an index identity and the server's /info read, for a model without a recipe."""
+
+    backbone: str  # the registry name: the model that makes the vectors
+    recipe: str = ENCODER_ONLY
+    recipe_options: dict[str, Any] = field(default_factory=dict)
+    encoder: str | None = None  # no second (light) encoder
+
+
+class EncoderOnlyEmbedder:
     """A registry encoder with its native pooling: texts -> (n, dim) float32 rows, unit length by default."""
 
     def __init__(self, name: str, encoder: LightEncoder) -> None:
         self.name = name
         self.encoder = encoder.eval()
+        self.config = EncoderConfig(backbone=name)
+        self.prompts: dict[str, str] = {}  # it takes no instruction, so it has no named ones
 
     @classmethod
     def from_registry(
         cls, name: str, *, device: str | torch.device | None = None, dtype: str | None = None
-    ) -> SentenceEncoder:
-        if not is_sentence_encoder(name):
+    ) -> EncoderOnlyEmbedder:
+        if resolve_model(name).kind != ENCODER_ONLY:
             raise ConfigError(f"'{name}' is not a registered encoder model; see `dec2vec models list`")
         dev = pick_device(device)
         # 512 is only a ceiling: the folder's sentence_bert_config.json sets the trained limit (256 for MiniLM)
@@ -64,6 +94,14 @@ class SentenceEncoder:
     def max_length(self) -> int:
         return self.encoder.max_length
 
+    @max_length.setter
+    def max_length(self, value: int) -> None:  # the server lowers it to its per-input limit
+        self.encoder.max_length = int(value)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.encoder.tokenizer
+
     @property
     def device(self) -> torch.device:
         return next(self.encoder.parameters()).device
@@ -71,6 +109,10 @@ class SentenceEncoder:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.encoder.parameters()).dtype
+
+    def state_dict(self) -> dict[str, Any]:
+        """The encoder's tensors: what the index's weight fingerprint hashes."""
+        return self.encoder.state_dict()
 
     def num_parameters(self) -> dict[str, int]:
         return {"encoder": sum(p.numel() for p in self.encoder.parameters())}
@@ -91,6 +133,26 @@ class SentenceEncoder:
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
         }
+
+    # ---- token layouts --------------------------------------------------------------------------
+    def layouts(self, texts: list[str], instruction: str | None = None, truncate: bool = True) -> list[Layout]:
+        """Each text's token ids (special tokens included), cut to ``max_length`` (warning) or refused (error)."""
+        refuse_instruction(self.name, instruction)
+        texts = validate_texts(texts)
+        rows = self.encoder.token_ids(texts)
+        cut = [i for i, row in enumerate(rows) if len(row) > self.max_length]
+        if cut and not truncate:
+            i = cut[0]
+            raise TruncationError(
+                f"item {i}: {len(rows[i])} tokens exceed the model's limit {self.max_length}; "
+                "shorten the text or allow truncation",
+                index=i,
+            )
+        if cut:
+            for i, row in zip(cut, self.encoder.cut_ids([texts[i] for i in cut]), strict=True):
+                rows[i] = row
+            warnings.warn(TruncationWarning(cut), stacklevel=2)
+        return [Layout(ids=tuple(row), pooled=(1,) * len(row), eos_pos=len(row) - 1) for row in rows]
 
     # ---- encoding -------------------------------------------------------------------------------
     def encode(
@@ -136,8 +198,7 @@ class SentenceEncoder:
         ``instruction`` is refused rather than dropped: these models were trained without one, and
         silently embedding without the caller's instruction would hide a mistake.
         """
-        if instruction:
-            raise ConfigError(f"{self.name} takes no instruction (it was trained without one); embed without it")
+        refuse_instruction(self.name, instruction, hint="embed without it")
         budget = max_tokens or default_max_tokens(self.device)
         progress = None
         if show_progress:
@@ -178,3 +239,13 @@ class SentenceEncoder:
         finally:
             if progress is not None:
                 progress.close()
+
+
+def is_encoder_only(embedder: object) -> bool:
+    """No instruction, one copy of the text, and no language model to answer with."""
+    return isinstance(embedder, EncoderOnlyEmbedder)
+
+
+def text_copies(embedder: Any) -> int:
+    """How many times the model's input holds the text (echo writes it twice; an encoder once)."""
+    return 1 if is_encoder_only(embedder) else embedder.recipe.text_copies

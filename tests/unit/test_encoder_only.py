@@ -1,4 +1,4 @@
-"""Registry encoders (all-MiniLM-L6-v2 …) embedding on their own, on a tiny BERT standing in for them."""
+"""Encoder-only registry models (all-MiniLM-L6-v2 …) embedding on their own, on a tiny BERT standing in for them."""
 
 import json
 
@@ -8,9 +8,10 @@ import torch
 
 from dec2vec import Embedder, TruncationWarning, models
 from dec2vec.cli import main
+from dec2vec.encoder_only import EncoderOnlyEmbedder
 from dec2vec.errors import ConfigError, InputError, ModelNotFoundError, TruncationError
 from dec2vec.loading import _load_encoder
-from dec2vec.sentence_encoder import SentenceEncoder, is_sentence_encoder
+from dec2vec.references import resolve_model
 
 from ..conftest import SENTENCES
 
@@ -29,7 +30,7 @@ def registered(monkeypatch, tiny_encoder):
 
 @pytest.fixture
 def enc(registered):
-    return SentenceEncoder.from_registry(registered, device="cpu")
+    return EncoderOnlyEmbedder.from_registry(registered, device="cpu")
 
 
 def reference(tiny_encoder, texts):
@@ -45,12 +46,19 @@ def reference(tiny_encoder, texts):
     return torch.nn.functional.normalize(mean, dim=-1).numpy()
 
 
+def is_encoder_only_name(ref):
+    try:
+        return resolve_model(ref).kind == "encoder-only"
+    except ModelNotFoundError:
+        return False
+
+
 def test_registry_encoders_are_recognised(registered, tmp_path, monkeypatch):
-    assert is_sentence_encoder("all-minilm-l6-v2") and is_sentence_encoder(registered)
-    assert not is_sentence_encoder("smollm2-135m-instruct") and not is_sentence_encoder("mean")
+    assert is_encoder_only_name("all-minilm-l6-v2") and is_encoder_only_name(registered)
+    assert not is_encoder_only_name("smollm2-135m-instruct") and not is_encoder_only_name("mean")
     monkeypatch.chdir(tmp_path)
     (tmp_path / registered).mkdir()  # a local folder of that name wins over the registry
-    assert not is_sentence_encoder(registered)
+    assert not is_encoder_only_name(registered)
 
 
 def test_encode_is_native_mean_pooling_unit_length(enc, tiny_encoder):
