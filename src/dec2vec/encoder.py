@@ -93,19 +93,10 @@ class EncoderTokenizer:
         text was cut exactly when it has more than one; counting and cutting then read one pass
         of the tokenizer per text instead of two (:meth:`token_ids`, then :meth:`cut_ids`).
         """
-        enc = self.tokenizer(
-            texts,
-            truncation=True,
-            max_length=self.max_length,
-            return_overflowing_tokens=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)  # (R,) the text of each row
+        ids, sample = self._windows(texts)  # (R,) rows and the text of each
         first = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])  # (n,) each text's kept row
         if len(first) != len(texts):
             raise RuntimeError(f"the light encoder's tokenizer returned {len(first)} rows for {len(texts)} texts")
-        ids = enc["input_ids"]
         rows = [ids[r] for r in first.tolist()]
         long = np.flatnonzero(np.diff(np.r_[first, len(sample)]) > 1).tolist()  # texts with overflow rows
         return rows, long
