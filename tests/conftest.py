@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,6 +168,21 @@ def save_tiny_encoder(folder: Path, max_seq_length: int | None = None, cls_pooli
 @pytest.fixture
 def one_thread():
     """Tiny models gain nothing from intra-op threads, and on a busy small machine they spin-wait."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def cos_rows(a, b):
+    """Row-wise cosine of two (n, D) arrays, in float64 (vectors from different paths compared)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """``one_thread`` for a whole module: its module-scoped servers and models run on one thread too."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -13,16 +13,12 @@ import openai
 import pytest
 
 from dec2vec import Embedder
+from tests.conftest import cos_rows
 from tests.integration.test_real_models import TEXTS
 
 pytestmark = pytest.mark.integration
 
 KEY = "integration-key"
-
-
-def cos_rows(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import openai
 import pytest
-import torch
 
 from dec2vec import Embedder
 from dec2vec.cli import main
@@ -16,22 +15,11 @@ from dec2vec.serving.app import create_app
 from dec2vec.serving.server import BackgroundServer
 from dec2vec.serving.settings import ServerSettings
 from dec2vec.text_embedders import load_text_embedder
-from tests.conftest import SENTENCES
+from tests.conftest import SENTENCES, cos_rows
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 DEFAULT = "bfloat16" if cpu_has_native_bf16() else "float32"  # this CPU's inference default (device.py)
-
-
-def cos_rows(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -18,24 +18,13 @@ from dec2vec.serving.app import create_app, resolve_settings
 from dec2vec.serving.batcher import Batcher, Overloaded, Stopped
 from dec2vec.serving.server import BackgroundServer
 from dec2vec.serving.settings import CPU_MERGE_BATCHES, ServerSettings, default_batch_tokens
-from tests.conftest import SENTENCES
+from tests.conftest import SENTENCES, cos_rows
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 LONG = "the quick brown fox jumps over the lazy dog " * 6  # ~55 tokens, over the limited server's 16
-
-
-def cos_rows(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

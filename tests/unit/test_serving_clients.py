@@ -13,14 +13,15 @@ import importlib.util
 import numpy as np
 import openai
 import pytest
-import torch
 
 from dec2vec import Embedder
 from dec2vec.serving.app import create_app
 from dec2vec.serving.server import BackgroundServer
 from dec2vec.serving.settings import ServerSettings
 from dec2vec.text_embedders import load_text_embedder
-from tests.conftest import SENTENCES, VOCAB
+from tests.conftest import SENTENCES, VOCAB, cos_rows
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 KEY = "client-key"
 NAME = "tiny"
@@ -30,19 +31,6 @@ PROMPTS = {"query": "find the animal", "document": ""}
 def needs(module: str):
     missing = importlib.util.find_spec(module.split(".")[0]) is None
     return pytest.mark.skipif(missing, reason=f"{module} is not installed (it is in the dev extra)")
-
-
-def cos_rows(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
