@@ -36,14 +36,21 @@ class LayerTrace:
     attn_ctx: float  # share on the Contextual token
 
 
+def spread(x: np.ndarray, same: np.ndarray | None = None) -> float:
+    """Mean cosine between different texts' vectors x (n, d), pairs in ``same`` (n, n) left out: near 1
+    when a state is the same for every text (a collapsed part, an attention-sink state)."""
+    u = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    cos = u @ u.T  # (n, n)
+    other = ~np.eye(len(u), dtype=bool) if same is None else ~same & ~np.eye(len(u), dtype=bool)
+    return float(cos[other].mean()) if other.any() else 0.0
+
+
 def _cos_stats(x: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     """x (n, d), same (n, n) paraphrase mask -> (mean cosine between other texts, paired gap)."""
     u = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    cos = u @ u.T  # (n, n)
-    other = ~same & ~np.eye(len(u), dtype=bool)
-    spread = float(cos[other].mean())
-    gap = float(cos[same].mean() - spread) if same.any() else float("nan")
-    return spread, gap
+    s = spread(u, same)
+    gap = float((u @ u.T)[same].mean() - s) if same.any() else float("nan")
+    return s, gap
 
 
 @torch.inference_mode()

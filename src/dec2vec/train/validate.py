@@ -123,12 +123,11 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def part_spread(d: np.ndarray) -> float:
-    """Mean cosine between different texts' vectors (n, D): near 1 when a state is the same for every
-    text (a collapsed part, an attention-sink state), well below 1 when it tells texts apart."""
-    u = unit_rows(d)
-    n = len(u)
-    sims = u @ u.T  # (n, n)
-    return float((sims.sum() - np.trace(sims)) / max(n * (n - 1), 1))
+    """Mean cosine between different texts' vectors (n, D) (``diagnostics.spread``): near 1 when a state is
+    the same for every text (a collapsed part, an attention-sink state), well below 1 when it tells texts apart."""
+    from ..diagnostics import spread
+
+    return spread(d)
 
 
 def validate(embedder: Any, cfg: TrainConfig, n: int = 100) -> dict[str, Any]:
