@@ -11,6 +11,7 @@ from dec2vec.errors import ConfigError, InputError
 from dec2vec.train.config import DataSpec, TrainConfig, load_config
 from dec2vec.train.config_files import apply_override
 from dec2vec.train.data import JsonlStream, MixtureLoader
+from dec2vec.train.preflight import preflight
 
 
 def _lines(path, objs):
@@ -107,8 +108,8 @@ def test_config_validation_and_overrides(tmp_path):
     assert cfg.stages[0].name == "contrastive" and cfg.lora.enabled
     with pytest.raises(ConfigError, match=r"stages\.0: unknown key\(s\) \['stepz'\]"):
         TrainConfig.from_dict({**base, "stages": [{**base["stages"][0], "stepz": 3}]})
-    with pytest.raises(ConfigError, match="unknown objective 'mlm'"):
-        TrainConfig.from_dict({**base, "stages": [{"objective": "mlm", "data": [{"path": "x"}]}]})
+    with pytest.raises(ConfigError, match="unknown objective 'mlm'"):  # the run's preflight reads the registry
+        preflight(TrainConfig.from_dict({**base, "stages": [{"objective": "mlm", "data": [{"path": "x"}]}]}), 1)
     with pytest.raises(ConfigError, match=r"stages\.0\.lr: expected a number"):
         TrainConfig.from_dict({**base, "stages": [{**base["stages"][0], "lr": "fast"}]})
     yaml_file = tmp_path / "c.yaml"

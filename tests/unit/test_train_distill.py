@@ -12,6 +12,7 @@ import torch
 from dec2vec.errors import ConfigError
 from dec2vec.train.config import TrainConfig
 from dec2vec.train.losses import info_nce, similarity_kl, similarity_mse, soft_info_nce
+from dec2vec.train.preflight import preflight
 from dec2vec.train.teacher import TeacherCache
 from dec2vec.train.trainer import Trainer
 from tests.unit.train_helpers import read_log, tiny_config, write_pairs, write_texts
@@ -170,8 +171,8 @@ def test_tiny_model_distils_and_the_loss_falls(tmp_path, monkeypatch, tiny_backb
 def test_distill_needs_a_weight_and_a_known_teacher(tmp_path, tiny_backbone):
     cfg = tiny_config(tmp_path, tiny_backbone, "mean", "distill")
     cfg["stages"][0].update({"distill_kl": 0.0})
-    with pytest.raises(ConfigError, match="not all 0"):
-        TrainConfig.from_dict(cfg)
+    with pytest.raises(ConfigError, match="not all 0"):  # Distill.check_config, in the run's preflight
+        preflight(TrainConfig.from_dict(cfg), 1)
     cfg["stages"][0].update({"distill_kl": 1.0, "teacher": str(tmp_path / "nowhere")})
     with pytest.raises(Exception, match="does not exist"):
         Trainer(TrainConfig.from_dict(cfg), progress=False)

@@ -16,6 +16,7 @@ from dec2vec.train.distributed import DistContext
 from dec2vec.train.fingerprint import config_fingerprint
 from dec2vec.train.lora import set_trainable
 from dec2vec.train.objectives import build_objective
+from dec2vec.train.preflight import preflight
 from dec2vec.train.speed import compile_layers, decoder_layers, enable_gradient_checkpointing
 from dec2vec.train.trainer import Trainer
 from tests.unit.train_helpers import read_log, tiny_config, write_pairs
@@ -129,8 +130,8 @@ def test_config_switches(tmp_path, tiny_backbone):
     with pytest.raises(ConfigError, match="validate_every"):
         TrainConfig.from_dict({**full, "validate_every": 5})
     mntp = tiny_config(tmp_path, tiny_backbone, "llm2vec", "mntp")
-    with pytest.raises(ConfigError, match="outside the model's forward"):
-        TrainConfig.from_dict({**mntp, "distributed": "fsdp", "lora": {"enabled": False}})
+    with pytest.raises(ConfigError, match="outside the model's forward"):  # the objective: in the run's preflight
+        preflight(TrainConfig.from_dict({**mntp, "distributed": "fsdp", "lora": {"enabled": False}}), 2)
     assert StageConfig  # imported for the registry
 
 

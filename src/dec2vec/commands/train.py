@@ -32,7 +32,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from ..train.config import load_config
-    from ..train.preflight import check_config
+    from ..train.distributed import launched_world_size
+    from ..train.preflight import preflight
     from ..train.trainer import train
 
     hf_logging.disable_progress_bar()
@@ -43,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_config(args.config, overrides)
-    check_config(cfg)  # the recipe, data files and output folder, before any model loads
+    preflight(cfg, launched_world_size())  # the whole run, before the process group is joined or a model loads
     _interrupt_on_sigterm()
     from ..io import first_missing
     from ..train.config_files import expand_home
@@ -51,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = expand_home(cfg.output_dir)
     created = first_missing(run_dir)  # the folders this run makes
     try:
-        out = train(cfg, resume=args.resume, progress=not args.no_progress)
+        out = train(cfg, resume=args.resume, progress=not args.no_progress, checked=True)
     except BaseException:
         if created is not None and _nothing_saved(run_dir):  # failed before its first checkpoint: leave no folder
             import shutil

@@ -79,9 +79,15 @@ class DistContext:
             log.warning("process group teardown: %s", e)
 
 
+def launched_world_size() -> int:
+    """The processes torchrun/accelerate started for this run (``WORLD_SIZE``; 1 without a launcher),
+    known before the process group is joined, so a run's preflight can check batch sizes against it."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_distributed(device: torch.device) -> DistContext:
     """Join the process group that torchrun/accelerate describe in the environment, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = launched_world_size()
     if world <= 1:
         return DistContext()
     owns = not dist.is_initialized()  # a group made by the caller (accelerate, a test) stays theirs

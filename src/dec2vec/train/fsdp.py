@@ -13,8 +13,9 @@ gathered to the main process and saved as usual.
 
 Refused when the config is built (``config._check_fsdp``), with the reason: LoRA (adapters are
 small; DDP trains them), in-run validation (it runs on the main process alone, but every forward of
-a sharded model needs every process), a least-squares projector start, and objectives that call
-the backbone's parts outside the model's forward (``Objective.runs_forward_only``).
+a sharded model needs every process), a least-squares projector start, and (in the run's preflight,
+which reads the objective registry) objectives that call the backbone's parts outside the model's
+forward (``Objective.runs_forward_only``).
 """
 
 from __future__ import annotations

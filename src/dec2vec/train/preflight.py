@@ -1,9 +1,14 @@
-"""Checks of a whole run before its first step, so a typo in the last stage fails at once, not 2,000
-steps later. Two steps, both here: :func:`check_config` before any model loads (the recipe, the
-``model.init`` folder, every data file, the output folder), called by ``dec2vec train`` and by the
-trainer; :func:`check_run` once the model is built (every stage's objective against the recipe,
-batch sizes against the processes, what each objective needs (``Objective.check_run``), and the
-validation split)."""
+"""The one check of a training run, before any model loads, so a typo in the last stage fails in a
+second, not after the backbone has loaded or 2,000 steps later. ``dec2vec train`` and the trainer
+both call :func:`preflight`: the recipe, the ``model.init`` folder, every stage's objective (known,
+its settings, trained by the recipe, shardable under FSDP, what it needs beyond its settings), batch
+sizes against the processes, every data file, the validation split and the output folder.
+
+What the objectives check lives on each objective (``Objective.check_config``, ``check_run``); the
+config itself (``config.py``) checks only its own fields and imports no objective, so the objectives
+may annotate with its types. :func:`valid_columns` is the one step left for after the model is
+built: ``valid.csv``'s columns name the parts of the built model's embedding.
+"""
 
 from __future__ import annotations
 
@@ -16,45 +21,55 @@ from .objectives import get_objective
 from .validate import curve_columns, read_pairs, valid_sources
 
 
-def check_config(cfg: TrainConfig) -> None:
-    """What the trainer would refuse only once the model is loaded, checked before it loads: the recipe,
-    the ``model.init`` folder, every data file (as the trainer resolves it) and the output folder."""
+def preflight(cfg: TrainConfig, world_size: int) -> None:
+    """Raise ``ConfigError`` (or ``InputError``) on the first thing that would stop the run, before any
+    model loads. ``world_size``: the processes that will train (1 without a launcher)."""
     from ..io import check_writable
     from ..recipes import get_recipe
 
-    get_recipe(cfg.model.recipe)
+    recipe = get_recipe(cfg.model.recipe)
     if cfg.model.init and "$" in cfg.model.init and not expand_home(cfg.model.init).is_dir():
         init = expand_home(cfg.model.init)
         raise ConfigError(f"model.init: no model folder at {init} (train the run it names first)")
-    for i, stage in enumerate(cfg.stages):
-        for spec in stage.data:
-            path = resolve_data_path(spec.path)
-            if not path.is_file():
-                raise ConfigError(f"stages.{i} ('{stage.name}'): training data not found: {path}")
-    check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
-
-
-def check_run(cfg: TrainConfig, emb: Embedder, world_size: int) -> list[str]:
-    """Raise ``ConfigError`` on the first stage that cannot train; returns ``valid.csv``'s columns
-    (none without ``validate_every``)."""
-    if cfg.projector_init != "random" and "projector" not in emb.heads:
+    if cfg.projector_init != "random" and not recipe.contextual_token:  # the projector makes the Contextual token
         raise ConfigError(f"projector_init: {cfg.projector_init} needs a recipe with a projector (causal2vec)")
     for i, stage in enumerate(cfg.stages):
         where = f"stages.{i} ('{stage.name}')"
-        if stage.objective not in emb.recipe.losses:
+        try:
+            objective = get_objective(stage.objective)  # an unknown name is refused with the known ones
+            objective.check_config(stage)  # what only this objective needs of its settings
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        if cfg.distributed == "fsdp" and not objective.runs_forward_only:
             raise ConfigError(
-                f"{where}: recipe '{emb.recipe.name}' does not train with '{stage.objective}'; "
-                f"its objectives: {', '.join(emb.recipe.losses)}"
+                f"{where}: objective '{stage.objective}' uses the backbone outside the model's forward, "
+                "which distributed: fsdp does not support; use distributed: ddp"
+            )
+        if stage.objective not in recipe.losses:
+            raise ConfigError(
+                f"{where}: recipe '{recipe.name}' does not train with '{stage.objective}'; "
+                f"its objectives: {', '.join(recipe.losses)}"
             )
         if stage.batch_size % world_size:
             # equal shards keep the mean of per-process losses equal to the loss of the global batch
             raise ConfigError(
                 f"{where}: batch_size {stage.batch_size} must be a multiple of the {world_size} processes"
             )
-        get_objective(stage.objective).check_run(stage, cfg, where)
+        for spec in stage.data:
+            path = resolve_data_path(spec.path)
+            if not path.is_file():
+                raise ConfigError(f"{where}: training data not found: {path}")
+        objective.check_run(stage, cfg, where)
+    if cfg.validate_every:
+        for src in valid_sources(cfg):  # a missing or short valid split fails now, not at the first validation
+            read_pairs(src.path, cfg.validate_pairs)
+    check_writable(expand_home(cfg.output_dir), "output_dir", folder=True)
+
+
+def valid_columns(cfg: TrainConfig, emb: Embedder) -> list[str]:
+    """``valid.csv``'s columns for the built model (none without ``validate_every``): its embedding's
+    parts (Causal2Vec's ``ctx`` and ``eos``) come from the recipe's options, which a ``model.init``
+    folder sets, so they are known only once the model is built."""
     if not cfg.validate_every:
         return []
-    sources = valid_sources(cfg)  # a missing valid split fails now, not at the first validation
-    for src in sources:
-        read_pairs(src.path, cfg.validate_pairs)
-    return curve_columns(sources, list(emb.recipe.embedding_parts(emb.hidden_size)))
+    return curve_columns(valid_sources(cfg), list(emb.recipe.embedding_parts(emb.hidden_size)))

@@ -7,7 +7,7 @@ logs, validates on the held-out split every ``validate_every`` steps (``valid.cs
 only, the RNG streams untouched), and checkpoints every N steps. A non-finite loss skips its update
 (and aborts after ``max_bad_steps`` in a row), so a bad batch never reaches the weights or a checkpoint.
 
-The loop is here; its parts live beside it: ``preflight.py`` (every stage checked before step 1),
+The loop is here; its parts live beside it: ``preflight.py`` (the whole run checked before the model loads),
 ``objectives/`` (each stage's step), ``runlog.py`` (log.csv, valid.csv rows, progress.json),
 ``resume.py`` (which checkpoint a resume continues, and whether it may) and ``export.py`` (the model).
 """
@@ -39,7 +39,7 @@ from .fingerprint import config_fingerprint
 from .fsdp import full_norm, gather_for_export, load_sharded, save_sharded
 from .lora import set_trainable
 from .objectives import Objective, build_objective
-from .preflight import check_config, check_run
+from .preflight import preflight, valid_columns
 from .resume import Restored, find_restore, load_params, rng_states
 from .runlog import RunLog
 from .setup import build_embedder, lr_lambda, ready_to_train
@@ -54,13 +54,14 @@ class TrainingError(Dec2VecError):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True, checked: bool = False) -> None:
+        """``checked``: the caller ran ``preflight`` on ``cfg`` for this launch (``dec2vec train`` does, before
+        the process group is joined), so it is not run, and its warnings not logged, a second time."""
         self.cfg = cfg
         self.out = expand_home(cfg.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self.resume = resume
         self.progress = progress
-        check_config(cfg)  # before any model loads (dec2vec train checked it too; the Python API has not)
         self.device = pick_device(cfg.device)
         self.ctx: DistContext = init_distributed(self.device)
         if self.ctx.enabled and self.device.type == "cuda":
@@ -69,6 +70,8 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.ctx.rank)))
             torch.cuda.set_device(self.device)
         try:
+            if not checked:
+                preflight(cfg, self.ctx.world_size)  # the whole run, before any model loads
             torch.manual_seed(cfg.seed)
             self.emb = build_embedder(cfg, self.device)
             self.backbone_peft, self.encoder_peft = set_trainable(self.emb, cfg)  # peft wrappers, or None
@@ -77,8 +80,7 @@ class Trainer:
                 torch.manual_seed(cfg.seed + self.ctx.rank)
             self.emb.train()
             self.state = TrainingState(fingerprint=config_fingerprint(cfg))
-            valid_columns = check_run(cfg, self.emb, self.ctx.world_size)  # every stage checked before the first
-            self.runlog = RunLog(self.out, cfg, self.ctx, self.device, valid_columns)  # logs and counters
+            self.runlog = RunLog(self.out, cfg, self.ctx, self.device, valid_columns(cfg, self.emb))  # logs, counters
         except BaseException:
             self.ctx.close(clean=False)
             raise
@@ -394,5 +396,5 @@ def _versions() -> dict[str, str]:
     return library_versions()
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
-    return Trainer(cfg, resume=resume, progress=progress).run()
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, checked: bool = False) -> Path:
+    return Trainer(cfg, resume=resume, progress=progress, checked=checked).run()

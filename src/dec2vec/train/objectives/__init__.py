@@ -4,7 +4,7 @@ A stage names one objective; a recipe lists those it trains with (its ``losses``
 objective is one class: subclass ``Objective``, set ``name`` and ``kind`` (the data it reads), add
 ``check_config`` / ``check_run`` if it needs its settings or files checked before training, put
 ``@register`` on it, import its module here, and name it in the ``losses`` of the recipes that
-train with it. Config validation, the trainer and validation then accept it.
+train with it. The run's preflight, the trainer and validation then accept it.
 """
 
 # Imported in the order messages and docs list them; importing registers.

@@ -4,10 +4,10 @@ Each objective embeds or runs the model through the public ``Embedder`` (so trai
 the inputs inference builds), computes a pure loss from ``train/losses.py``, calls backward itself
 (gradient caching needs several backward calls), and returns named parts for the log.
 
-What an objective needs is declared on its class, where config validation, the trainer's
-pre-flight checks and validation read it (``registry.py``): the data it reads (``kind``), the
-settings it checks when a config is built (``check_config``), what it checks before the first step
-(``check_run``) and the loss parts it logs (``parts``). Which recipes train with it is the ``losses``
+What an objective needs is declared on its class, where the run's preflight (``train/preflight.py``)
+and validation read it (``registry.py``): the data it reads (``kind``), the settings it checks
+(``check_config``), what else it checks before the model loads (``check_run``) and the loss parts it
+logs (``parts``). Which recipes train with it is the ``losses``
 of each recipe.
 """
 
@@ -25,7 +25,7 @@ from ...pipeline import validate_texts
 from ..distributed import DistContext
 from ..gradcache import cached_backward
 
-if TYPE_CHECKING:  # annotations only: the config module reads the registry, so it is not imported back
+if TYPE_CHECKING:  # annotations only (train/config.py imports no objective: preflight reads the registry)
     from ..config import DataSpec, StageConfig, TrainConfig
     from ..data import Record
 
@@ -53,13 +53,13 @@ class Objective:
 
     @classmethod
     def check_config(cls, stage: StageConfig) -> None:
-        """Refuse a stage's settings this objective cannot train with (``ConfigError``), when the config
-        is built: no files, no model."""
+        """Refuse a stage's settings this objective cannot train with (``ConfigError``), in the run's
+        preflight: the settings only, no files, no model."""
 
     @classmethod
     def check_run(cls, stage: StageConfig, cfg: TrainConfig, where: str) -> None:
-        """Before the first step of the run: refuse (``ConfigError``) or warn about what the stage needs
-        beyond its settings (a teacher on disk...). ``where`` names the stage in messages."""
+        """In the run's preflight, before any model loads: refuse (``ConfigError``) or warn about what the
+        stage needs beyond its settings (a teacher on disk...). ``where`` names the stage in messages."""
 
     def __init__(self, emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> None:
         self.emb, self.stage, self.ctx, self.seed = emb, stage, ctx, seed

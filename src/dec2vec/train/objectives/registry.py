@@ -1,7 +1,7 @@
 """Name -> objective class. Adding an objective is one class with ``@register`` (see ``base.Objective``).
 
-Config validation (``StageConfig``), the trainer's pre-flight checks, held-out validation and the
-docs' table of objectives all read this registry; a recipe names the objectives it trains with in
+The run's preflight (``train/preflight.py``), the trainer, held-out validation and the docs' table
+of objectives all read this registry; a recipe names the objectives it trains with in
 its ``losses``.
 """
 
