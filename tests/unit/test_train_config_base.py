@@ -126,10 +126,12 @@ def test_the_reproduction_configs_share_the_flagship_stage():
 
 
 def test_every_shipped_config_loads():
+    from dec2vec.train.preflight import check_settings
+
     paths = sorted((ROOT / "configs").rglob("*.yaml"))
     assert len(paths) >= 20
     for path in paths:
-        load_config(path)
+        check_settings(load_config(path), 1)  # its objectives known and trained by its recipe (no file read)
 
 
 def test_an_init_under_dec2vec_home_that_is_not_trained_yet_is_named(tmp_path, monkeypatch, capsys):
