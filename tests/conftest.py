@@ -174,6 +174,19 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture
+def no_model_loads(monkeypatch):
+    """Any backbone or encoder load fails the test: for checks that must refuse bad input before one.
+    Every encoder load (load_encoder, EncoderOnlyEmbedder) goes through ``loading._load_encoder``."""
+    import dec2vec.loading
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the bad input was refused")
+
+    monkeypatch.setattr(dec2vec.loading, "_load_encoder", refuse)
+    monkeypatch.setattr(dec2vec.loading, "_load_backbone", refuse)
+
+
 def cos_rows(a, b):
     """Row-wise cosine of two (n, D) arrays, in float64 (vectors from different paths compared)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

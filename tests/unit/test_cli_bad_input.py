@@ -27,17 +27,7 @@ stages:
 """
 
 
-@pytest.fixture(autouse=True)
-def no_model_loads(monkeypatch):
-    """Any backbone or encoder load fails the test: a bad input must be refused before one."""
-    import dec2vec.loading
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the bad input was refused")
-
-    # every encoder load (load_encoder, EncoderOnlyEmbedder) goes through loading._load_encoder
-    monkeypatch.setattr(dec2vec.loading, "_load_encoder", refuse)
-    monkeypatch.setattr(dec2vec.loading, "_load_backbone", refuse)
+pytestmark = pytest.mark.usefixtures("no_model_loads")  # a bad input must be refused before any model load
 
 
 @pytest.fixture

@@ -121,15 +121,8 @@ def test_int8_export_keeps_the_outlier_layers_float(tiny_backbone, tmp_path, one
 
 
 @pytest.fixture
-def bad_input(tmp_path, monkeypatch):
+def bad_input(tmp_path, monkeypatch, no_model_loads):
     """As tests/unit/test_cli_bad_input.py: any model load fails the test; cwd is an empty scratch folder."""
-    import dec2vec.loading
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the bad input was refused")
-
-    monkeypatch.setattr(dec2vec.loading, "_load_encoder", refuse)
-    monkeypatch.setattr(dec2vec.loading, "_load_backbone", refuse)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "other").mkdir()

@@ -16,17 +16,7 @@ from dec2vec.train.distributed import DistContext
 from dec2vec.train.trainer import Trainer
 from tests.unit.train_helpers import tiny_config, write_pairs
 
-
-@pytest.fixture(autouse=True)
-def no_model_loads(monkeypatch):
-    """Any backbone or encoder load fails the test: a bad run must be refused before one."""
-    import dec2vec.loading
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the bad run was refused")
-
-    monkeypatch.setattr(dec2vec.loading, "_load_encoder", refuse)
-    monkeypatch.setattr(dec2vec.loading, "_load_backbone", refuse)
+pytestmark = pytest.mark.usefixtures("no_model_loads")  # a bad run must be refused before any model load
 
 
 def _config(tmp_path: Path, recipe: str, objective: str, **kw) -> dict:
