@@ -68,17 +68,17 @@ def main() -> None:
         rows = trace_contextual_token(emb, pairs)
         print(f"\n### {name} ({len(pairs)} pairs)\n")
         print(
-            "| layer | ‖h_ctx‖ | top dim | its share | ctx spread | ctx gap | eos spread | eos gap "
-            "| attn→BOS | attn→ctx |"
+            "| layer | ‖h_ctx‖ | top dim | its share | ctx spread | ctx gap | ctx w/o massive dims: spread | gap "
+            "| eos spread | eos gap | attn→BOS | attn→ctx |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             if r.layer % args.every and r.layer != len(rows) - 1:
                 continue
             print(
                 f"| {r.layer} | {r.ctx_norm:.1f} | {r.ctx_top_dim} | {r.ctx_top_share:.2f} | {r.ctx_spread:.3f} | "
-                f"{r.ctx_pair_gap:+.3f} | {r.eos_spread:.3f} | {r.eos_pair_gap:+.3f} | {r.attn_bos:.3f} | "
-                f"{r.attn_ctx:.3f} |"
+                f"{r.ctx_pair_gap:+.3f} | {r.ctx_rest_spread:.3f} | {r.ctx_rest_pair_gap:+.3f} | "
+                f"{r.eos_spread:.3f} | {r.eos_pair_gap:+.3f} | {r.attn_bos:.3f} | {r.attn_ctx:.3f} |"
             )
 
 

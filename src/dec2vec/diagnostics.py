@@ -30,6 +30,8 @@ class LayerTrace:
     ctx_top_share: float  # that dimension's mean |x| over the mean norm
     ctx_spread: float  # mean cosine between different texts' states (1 = the same for every text)
     ctx_pair_gap: float  # mean cosine within paraphrase pairs minus between unrelated texts
+    ctx_rest_spread: float  # the same two with the massive dimensions left out (see massive_dims)
+    ctx_rest_pair_gap: float
     eos_spread: float
     eos_pair_gap: float
     attn_bos: float  # share of the text tokens' attention on BOS in this layer (None-like -1: no BOS)
@@ -43,6 +45,13 @@ def spread(x: np.ndarray, same: np.ndarray | None = None) -> float:
     cos = u @ u.T  # (n, n)
     other = ~np.eye(len(u), dtype=bool) if same is None else ~same & ~np.eye(len(u), dtype=bool)
     return float(cos[other].mean()) if other.any() else 0.0
+
+
+def massive_dims(x: np.ndarray, factor: float = 20.0) -> np.ndarray:
+    """Dimensions of x (n, d) whose mean |x| is over ``factor`` times the median dimension's: the
+    massive activations of a sink state, which dominate any cosine and hide what the rest carries."""
+    mean_abs = np.abs(x).mean(0)  # (d,)
+    return np.flatnonzero(mean_abs > factor * max(float(np.median(mean_abs)), 1e-12))
 
 
 def _cos_stats(x: np.ndarray, same: np.ndarray) -> tuple[float, float]:
@@ -81,6 +90,8 @@ def trace_contextual_token(emb, pairs: list[tuple[str, str]]) -> list[LayerTrace
         mean_abs = np.abs(hc).mean(0)  # (d,)
         top = int(mean_abs.argmax())
         c_spread, c_gap = _cos_stats(hc, same)
+        rest = np.delete(hc, massive_dims(hc), axis=1)  # (B, d - k)
+        r_spread, r_gap = _cos_stats(rest, same)
         e_spread, e_gap = _cos_stats(he, same)
         a_bos = a_ctx = float("nan")
         if layer < len(attn):
@@ -96,6 +107,8 @@ def trace_contextual_token(emb, pairs: list[tuple[str, str]]) -> list[LayerTrace
                 ctx_top_share=float(mean_abs[top] / norms.mean()),
                 ctx_spread=c_spread,
                 ctx_pair_gap=c_gap,
+                ctx_rest_spread=r_spread,
+                ctx_rest_pair_gap=r_gap,
                 eos_spread=e_spread,
                 eos_pair_gap=e_gap,
                 attn_bos=a_bos,

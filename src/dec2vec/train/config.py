@@ -191,12 +191,18 @@ class LoraSpec:
     target_modules: list[str] | None = field(
         default=None, metadata={"help": "None = every Linear inside the repeated transformer blocks"}
     )
+    skip_layers: list[int] = field(
+        default_factory=list,
+        metadata={"help": "decoder layers (0-based, negative from the end) left without LoRA"},
+    )
 
     def __post_init__(self) -> None:
         if self.r < 1 or self.alpha < 1 or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(
                 f"lora needs r >= 1, alpha >= 1 and 0 <= dropout < 1; got {self.r}, {self.alpha}, {self.dropout}"
             )
+        if self.skip_layers and self.target_modules is not None:
+            raise ConfigError("lora: skip_layers applies to the found targets; drop it or target_modules")
 
 
 @dataclass

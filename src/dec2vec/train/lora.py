@@ -19,21 +19,41 @@ if TYPE_CHECKING:
     from .config import TrainConfig
 
 
-def block_linear_names(model: nn.Module) -> list[str]:
-    """Full module names of the Linear layers inside repeated blocks (ModuleLists)."""
+def block_linear_names(model: nn.Module, skip_blocks: list[int] | None = None) -> list[str]:
+    """Full module names of the Linear layers inside repeated blocks (ModuleLists).
+
+    ``skip_blocks`` leaves out the blocks at those indices (0-based, negative from the end) of every
+    repeated list: a way to keep LoRA off the layers that build the attention sink (docs/RESULTS.md).
+    """
     names: list[str] = []
     for list_name, mod in model.named_modules():
         if not isinstance(mod, nn.ModuleList):
             continue
+        skipped = _block_indices(skip_blocks or [], len(mod), type(model).__name__)
         for sub_name, sub in mod.named_modules():
-            if isinstance(sub, nn.Linear) and sub_name:
+            if isinstance(sub, nn.Linear) and sub_name and int(sub_name.split(".")[0]) not in skipped:
                 names.append(f"{list_name}.{sub_name}" if list_name else sub_name)
     if not names:
         raise ConfigError(f"no Linear layers inside repeated blocks of {type(model).__name__}: cannot place LoRA")
     return sorted(set(names))
 
 
-def add_lora(model: nn.Module, r: int, alpha: int, dropout: float, targets: list[str] | None = None) -> Any:
+def _block_indices(indices: list[int], n: int, owner: str) -> set[int]:
+    """Resolve block indices (negative from the end) against a list of ``n`` blocks, refusing strays."""
+    bad = [i for i in indices if not -n <= i < n]
+    if bad:
+        raise ConfigError(f"lora.skip_layers: {bad} out of range for the {n} blocks of {owner}")
+    return {i % n for i in indices}
+
+
+def add_lora(
+    model: nn.Module,
+    r: int,
+    alpha: int,
+    dropout: float,
+    targets: list[str] | None = None,
+    skip_blocks: list[int] | None = None,
+) -> Any:
     """Wrap ``model`` with LoRA adapters (peft); the base weights are frozen, never modified.
 
     Returns the ``PeftModel``. The adapters are injected into ``model``'s own modules, so code
@@ -43,10 +63,7 @@ def add_lora(model: nn.Module, r: int, alpha: int, dropout: float, targets: list
         from peft import LoraConfig, get_peft_model
     except ImportError as e:
         raise ConfigError("LoRA needs peft: pip install 'dec2vec[train]'") from e
-    if targets is None:
-        names = block_linear_names(model)
-    else:
-        names = targets
+    names = block_linear_names(model, skip_blocks) if targets is None else targets
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names, bias="none")
     return get_peft_model(model, config)
 
@@ -70,7 +87,7 @@ def set_trainable(emb: Embedder, cfg: TrainConfig) -> tuple[Any, Any]:
     freeze(emb)
     lo = cfg.lora
     if lo.enabled:
-        backbone_peft = add_lora(emb.backbone, lo.r, lo.alpha, lo.dropout, lo.target_modules)
+        backbone_peft = add_lora(emb.backbone, lo.r, lo.alpha, lo.dropout, lo.target_modules, lo.skip_layers)
     else:
         unfreeze(emb.backbone)
     unfreeze(emb.heads)
