@@ -58,11 +58,11 @@ def default_model_demo() -> None:
     queries: what `dec2vec embed "text"` uses out of the box, and the strong small baseline it must beat."""
     from sentence_transformers import SentenceTransformer
 
-    from dec2vec.models import resolve
+    from dec2vec.models import weights_folder
 
     print(f"\n== the default model: {DEFAULT_MODEL} (trained Causal2Vec, docs/MODEL_CARD.md), next to all-MiniLM-L6-v2")
     emb = Embedder.from_pretrained(DEFAULT_MODEL)
-    minilm = SentenceTransformer(str(resolve("all-minilm-l6-v2")), device="cpu")
+    minilm = SentenceTransformer(str(weights_folder("all-minilm-l6-v2")), device="cpu")
     instruction = "Given a question, retrieve the passage that answers it"
     scores = {
         DEFAULT_MODEL: emb.encode(QUERIES, instruction=instruction) @ emb.encode(CORPUS).T,

@@ -43,7 +43,7 @@ def _damaged(where: str | os.PathLike[str], e: Exception) -> ModelNotFoundError:
 def _load_backbone(ref: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    where = models.resolve(ref)
+    where = models.weights_folder(ref)
     kwargs: dict[str, Any] = {}
     if isinstance(where, Path) and (gguf := models.gguf_in(where)):
         kwargs["gguf_file"] = gguf
@@ -72,7 +72,7 @@ def load_encoder(
 def _load_encoder(ref: str, dtype: torch.dtype, max_length: int, pooling: str | None) -> LightEncoder:
     from transformers import AutoModel, AutoTokenizer
 
-    where = models.resolve(ref)
+    where = models.weights_folder(ref)
     try:
         model = AutoModel.from_pretrained(where, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(where)

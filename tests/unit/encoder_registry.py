@@ -17,8 +17,8 @@ NAME = "tiny-encoder"
 def registered_encoder(folder: Path, name: str = NAME) -> Iterator[str]:
     """``name`` resolves to ``folder`` as a registry encoder for the block."""
     entry = models.RegistryModel(name=name, role="encoder", packages=(), module="none", subpath="")
-    resolve = models.resolve
+    resolve = models.weights_folder
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(models.REGISTRY, name, entry)
-        mp.setattr(models, "resolve", lambda ref: folder if ref == name else resolve(ref))
+        mp.setattr(models, "weights_folder", lambda ref: folder if ref == name else resolve(ref))
         yield name

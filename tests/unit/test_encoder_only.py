@@ -23,8 +23,8 @@ def registered(monkeypatch, tiny_encoder):
     """The tiny BERT as a registry encoder, as all-minilm-l6-v2 is (resolved to its folder)."""
     entry = models.RegistryModel(name=NAME, role="encoder", packages=(), module="none", subpath="")
     monkeypatch.setitem(models.REGISTRY, NAME, entry)
-    resolve = models.resolve
-    monkeypatch.setattr(models, "resolve", lambda ref: tiny_encoder if ref == NAME else resolve(ref))
+    resolve = models.weights_folder
+    monkeypatch.setattr(models, "weights_folder", lambda ref: tiny_encoder if ref == NAME else resolve(ref))
     return NAME
 
 

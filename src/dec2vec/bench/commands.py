@@ -90,7 +90,7 @@ def _check_paths(args: argparse.Namespace) -> None:
     for flag, ref in (("--backbone", args.backbone), ("--encoder", args.encoder)):
         if ref is not None:
             try:
-                models.resolve(ref)
+                models.weights_folder(ref)
             except ModelNotFoundError as e:
                 raise InputError(f"{flag}: {e}") from None
 

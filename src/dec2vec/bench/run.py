@@ -174,7 +174,7 @@ def run(opts: BenchOptions, log: Any = print) -> dict[str, Any]:
         log(f"measured {dtype} matmul rate: {peak_rate / 1e12:.1f} TFLOP/s")
     from transformers import AutoTokenizer
 
-    folder = models.resolve(opts.backbone)
+    folder = models.weights_folder(opts.backbone)
     tok = AutoTokenizer.from_pretrained(folder)
     fixed = {length: texts.fixed_length_texts(tok, length, opts.sweep_n, items, opts.seed) for length in opts.sweep}
     token_sets = {str(length): group for length, group in fixed.items()}
@@ -199,7 +199,7 @@ def run(opts: BenchOptions, log: Any = print) -> dict[str, Any]:
                 log(_line(row))
             del st
     if opts.minilm:
-        enc_folder = models.resolve(opts.encoder)
+        enc_folder = models.weights_folder(opts.encoder)
         if isinstance(enc_folder, Path):
             st = baselines.st_folder(enc_folder, device, dtype)
             row = bench_st("all-MiniLM-L6-v2 (sentence-transformers, batch 32)", st, items, 32, device)

@@ -56,7 +56,7 @@ class TeacherCache:
     ) -> None:
         from .. import models
 
-        folder = models.resolve(teacher)
+        folder = models.weights_folder(teacher)
         if not isinstance(folder, Path):
             raise models.ModelNotFoundError(
                 f"teacher '{teacher}' must be a local folder or a registered model (`dec2vec models pull NAME`)"

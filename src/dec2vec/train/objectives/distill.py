@@ -53,7 +53,7 @@ class Distill(Objective):
     def check_run(cls, stage: StageConfig, cfg: TrainConfig, where: str) -> None:
         from ... import models
 
-        if not isinstance(models.resolve(stage.teacher), Path):
+        if not isinstance(models.weights_folder(stage.teacher), Path):
             raise ConfigError(f"{where}: teacher '{stage.teacher}' must be a local folder or a registered model")
 
     def __init__(self, emb: Embedder, stage: StageConfig, ctx: DistContext, seed: int) -> None:
