@@ -19,10 +19,10 @@ from torch import nn
 from . import loading, models
 from .config import EmbedderConfig
 from .device import inference_dtype, pick_device, pick_dtype
+from .embedding_model import EmbeddingModel
 from .encoder import LightEncoder
 from .encoding import TextEncoding
 from .errors import ConfigError
-from .model import EmbeddingModel
 from .pipeline import TextPipeline
 from .quantize import Quantization, check_mode, quantize_int8
 from .saving import save_folder

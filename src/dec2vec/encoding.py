@@ -3,7 +3,7 @@
 Why apart from :mod:`dec2vec.embedder`: that module builds, loads and saves a model; this one only
 turns texts into tensors and embeddings through the model's :class:`~dec2vec.pipeline.TextPipeline`
 and the encode engine. :class:`TextEncoding` is mixed into ``Embedder`` (an
-:class:`~dec2vec.model.EmbeddingModel` with a ``pipeline``), so the public methods stay
+:class:`~dec2vec.embedding_model.EmbeddingModel` with a ``pipeline``), so the public methods stay
 ``Embedder.encode`` and friends.
 """
 

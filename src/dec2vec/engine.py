@@ -26,9 +26,9 @@ from torch import nn
 
 from .attention import varlen_supported
 from .device import default_max_tokens
+from .embedding_model import EmbeddingModel
 from .errors import ConfigError
 from .inputs import pack_features
-from .model import EmbeddingModel
 from .pipeline import PaddingSide, TextPipeline, TruncationWarning, validate_texts
 
 T = TypeVar("T")

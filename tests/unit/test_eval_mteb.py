@@ -243,11 +243,11 @@ def test_unknown_task_is_a_clear_error(fake_packages, monkeypatch):
 def test_every_recipe_reads_the_same_text_budget(recipe, tiny_backbone, tiny_encoder):
     """Echo's second copy and icl's prefix cost tokens, but never cut the text shorter than mean sees it."""
     from dec2vec import Embedder
-    from dec2vec.evaluation.encoders import EmbedderModel
+    from dec2vec.evaluation.encoders import Dec2VecTextModel
 
     extra = {"encoder": tiny_encoder} if recipe == "causal2vec" else {}
     emb = Embedder.from_recipe(recipe, tiny_backbone, device="cpu", **extra)
-    model = EmbedderModel(recipe, emb, text_tokens=12, source=recipe)
+    model = Dec2VecTextModel(recipe, emb, text_tokens=12, source=recipe)
     from tests.conftest import WORDS as VOCAB
 
     long_text, short_text = " ".join(VOCAB * 3), "the cat"

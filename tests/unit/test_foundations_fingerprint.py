@@ -50,9 +50,9 @@ def emb(tiny_backbone, tiny_encoder):
 
 
 def test_equals_the_old_eval_digest_on_a_tiny_model(emb):
-    from dec2vec.evaluation.encoders import EmbedderModel
+    from dec2vec.evaluation.encoders import Dec2VecTextModel
 
-    model = EmbedderModel("tiny", emb, text_tokens=16, source="causal2vec")
+    model = Dec2VecTextModel("tiny", emb, text_tokens=16, source="causal2vec")
     extra = {"config": emb.config.to_dict(), "text_tokens": 16}
     assert model.identity() == old_eval_digest(emb, extra)  # the eval result cache's key, unchanged
     assert module_digest(emb.backbone, {"kind": "backbone"}) == old_eval_digest(emb.backbone, {"kind": "backbone"})

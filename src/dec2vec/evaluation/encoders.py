@@ -68,7 +68,7 @@ class TextModel:
         return {"name": self.name, "kind": self.kind}
 
 
-class EmbedderModel(TextModel):
+class Dec2VecTextModel(TextModel):
     """A dec2vec Embedder. Every recipe may read ``text_tokens`` tokens of each text: the backbone
     limit is set per call to that budget times the recipe's text copies plus its template and
     instruction, so echo's repeat and icl's few-shot prefix cost tokens (the cost table shows it)
@@ -272,7 +272,7 @@ def load_model(
         label += f" [{dtype}]"
     if quantize and not name:
         label += f" [{quantize}]"
-    return EmbedderModel(label, emb, text_tokens, ref)
+    return Dec2VecTextModel(label, emb, text_tokens, ref)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from ..foundations.provenance import library_versions
 from . import mteb_tasks, stats
 from .cache import ResultCache
 from .datasets import load_task
-from .encoders import LSA, MINILM, MPNET, BaselineMissing, EmbedderModel, MtebEncoder, load_model
+from .encoders import LSA, MINILM, MPNET, BaselineMissing, Dec2VecTextModel, MtebEncoder, load_model
 from .plan import TaskPlan, plan_tasks
 from .scoring import evaluate_task
 
@@ -257,7 +257,7 @@ def _plot_embeddings(
     return hit["embeddings"]
 
 
-def _generation(cache: ResultCache, model: EmbedderModel, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
+def _generation(cache: ResultCache, model: Dec2VecTextModel, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
     from . import generation
 
     emb = model.embedder

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..embedding_model import EmbeddingModel
 from ..errors import ConfigError
 from ..foundations.files import atomic_folder
 from ..foundations.provenance import library_versions
-from ..model import EmbeddingModel
 from ..quantize import DEFAULT_MAX_CREST, layer_crests
 
 ONNX_NAME = "model.onnx"
