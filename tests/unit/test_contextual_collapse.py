@@ -109,3 +109,20 @@ def test_trace_reports_every_layer_and_refuses_recipes_without_the_token(tiny_ba
     assert all(0.0 <= r.attn_ctx <= 1.0 for r in inner)
     with pytest.raises(ConfigError, match="Contextual token"):
         trace_contextual_token(Embedder.from_recipe("last-token", tiny_backbone, device="cpu"), [("a", "b")])
+
+
+def test_normalize_parts_gives_each_half_unit_length_and_the_cosine_their_mean(tiny_backbone, tiny_encoder):
+    texts = ["the cat sat", "a dog ran far away", "rain"]
+    plain = Embedder.from_recipe("causal2vec", tiny_backbone, tiny_encoder, device="cpu")
+    norm = Embedder.from_recipe("causal2vec", tiny_backbone, tiny_encoder, device="cpu", normalize_parts=True)
+    norm.heads.load_state_dict(plain.heads.state_dict())  # same weights: only the pooling differs
+    d = plain.hidden_size
+    raw = plain.encode(texts, normalize=False)  # (3, 2d)
+    got = norm.encode(texts, normalize=False)  # (3, 2d)
+    assert np.linalg.norm(got[:, :d], axis=1) == pytest.approx(1.0, abs=1e-4)
+    assert np.linalg.norm(got[:, d:], axis=1) == pytest.approx(1.0, abs=1e-4)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    ctx, eos = unit(raw[:, :d]), unit(raw[:, d:])
+    assert np.allclose(got, np.concatenate([ctx, eos], axis=1), atol=1e-4)
+    cos = unit(got) @ unit(got).T  # (3, 3): the mean of the two halves' cosines
+    assert np.allclose(cos, (ctx @ ctx.T + eos @ eos.T) / 2, atol=1e-4)

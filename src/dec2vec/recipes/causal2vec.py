@@ -31,6 +31,13 @@ class Causal2VecOptions(RecipeOptions):
             "the first position of a causal LM is an attention sink whose state hardly depends on its input"
         },
     )
+    normalize_parts: bool = field(
+        default=False,
+        metadata={
+            "help": "concat: L2-normalise h_ctx and h_eos before concatenating, so each half weighs the same "
+            "in a cosine and a constant h_ctx costs the loss (a collapse remedy, docs/RESULTS.md)"
+        },
+    )
     legacy = {1: {"bos_first": False}}  # format-1 folders were trained with the Contextual token first
 
     def __post_init__(self) -> None:
@@ -87,6 +94,8 @@ class Causal2Vec(Recipe):
             return h_eos
         if self.options.pooling == "ctx":
             return h_ctx
+        if self.options.normalize_parts:
+            h_ctx, h_eos = nn.functional.normalize(h_ctx, dim=-1), nn.functional.normalize(h_eos, dim=-1)  # (B, d)
         return torch.cat([h_ctx, h_eos], dim=-1)  # (B, 2d)
 
 
