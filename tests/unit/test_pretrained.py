@@ -55,6 +55,19 @@ def test_slim_folder_holds_only_trained_parts_and_loads_identically(tmp_path, ti
     assert not np.allclose(a, Embedder.from_pretrained(bare, device="cpu").encode(SENTENCES), atol=1e-4)
 
 
+def test_slim_folder_keeps_the_named_prompts(tmp_path, tiny_backbone, tiny_encoder):
+    """A re-ship (scripts/ship_default.py, scripts/pooling_variant.py) must not drop ``prompt_name`` prompts."""
+    full = _trained(tmp_path, tiny_backbone, tiny_encoder)
+    st_cfg = full / "config_sentence_transformers.json"
+    cfg = json.loads(st_cfg.read_text())
+    cfg["prompts"] = {"query": "Given a question, retrieve the passage that answers it", "document": ""}
+    st_cfg.write_text(json.dumps(cfg))
+    slim = pretrained.export_slim(full, tmp_path / "slim", allow_local=True)
+    kept = json.loads((slim / "config_sentence_transformers.json").read_text())["prompts"]
+    assert kept == cfg["prompts"]
+    assert Embedder.from_pretrained(slim, device="cpu").prompts["query"].startswith("Given a question")
+
+
 def test_export_slim_refuses_what_would_not_load_elsewhere(tmp_path, tiny_backbone, tiny_encoder):
     full = _trained(tmp_path / "a", tiny_backbone, tiny_encoder)
     with pytest.raises(ConfigError, match="local folder"):

@@ -78,10 +78,12 @@ def export_slim(
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
         if (src / "modules.json").is_file():
-            # written afresh, not copied: a run saved by older code lacks the Normalize module
+            # written afresh, not copied: a run saved by older code lacks the Normalize module; the
+            # source's named prompts (``prompt_name="query"``) are kept
+            from ..loading import read_prompts
             from ..saving import write_st_files
 
-            write_st_files(tmp)
+            write_st_files(tmp, read_prompts(src))
         if config.adapter:
             shutil.copytree(src / config.adapter, tmp / config.adapter)
         if card is not None:
