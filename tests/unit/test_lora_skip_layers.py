@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from torch import nn
 from transformers import AutoModelForCausalLM
 
 from dec2vec.errors import ConfigError
@@ -56,3 +57,23 @@ def test_out_of_range_layer_is_refused_with_the_count():
 def test_skip_layers_with_explicit_targets_is_refused():
     with pytest.raises(ConfigError, match="skip_layers"):
         LoraSpec(target_modules=["q_proj"], skip_layers=[1])
+
+
+def test_a_nested_list_follows_its_outer_block():
+    """Experts-style ModuleLists inside a layer: skipping layer 1 skips its experts too, and an index
+    beyond the inner list's length is not an error there."""
+
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+            self.experts = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([Layer() for _ in range(4)])
+
+    kept = block_linear_names(Net(), [1, 3])
+    assert kept == sorted(f"layers.{i}.{n}" for i in (0, 2) for n in ("proj", "experts.0", "experts.1"))
+    assert len(block_linear_names(Net())) == 12

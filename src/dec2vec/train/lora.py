@@ -26,9 +26,11 @@ def block_linear_names(model: nn.Module, skip_blocks: list[int] | None = None) -
     repeated list: a way to keep LoRA off the layers that build the attention sink (docs/RESULTS.md).
     """
     names: list[str] = []
+    outer: list[str] = []  # a ModuleList inside another (MoE experts) is walked with its outer block
     for list_name, mod in model.named_modules():
-        if not isinstance(mod, nn.ModuleList):
+        if not isinstance(mod, nn.ModuleList) or any(list_name.startswith(f"{o}.") for o in outer):
             continue
+        outer.append(list_name)
         skipped = _block_indices(skip_blocks or [], len(mod), type(model).__name__)
         for sub_name, sub in mod.named_modules():
             if isinstance(sub, nn.Linear) and sub_name and int(sub_name.split(".")[0]) not in skipped:
