@@ -52,7 +52,17 @@ class EmbeddingModel(nn.Module):
 
     @property
     def embedding_dim(self) -> int:
-        return self.recipe.embedding_dim(self.hidden_size)
+        return self.recipe.embedding_dim(self.hidden_size, self.encoder_dim)
+
+    @property
+    def encoder_dim(self) -> int | None:
+        """The light encoder's vector width; None without one."""
+        return self.encoder.dim if self.encoder is not None else None
+
+    @property
+    def embedding_parts(self) -> dict[str, slice]:
+        """Named slices of a composite embedding ({} for one state): validation scores each alone."""
+        return self.recipe.embedding_parts(self.hidden_size, self.encoder_dim)
 
     @property
     def device(self) -> torch.device:
@@ -71,16 +81,22 @@ class EmbeddingModel(nn.Module):
     # ---- the reference forward ------------------------------------------------------------------
     def input_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, T, d) backbone input: token embeddings, with the Contextual token in its slot."""
+        return self._inputs(features)[0]
+
+    def _inputs(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The (B, T, d) backbone input and what pooling may read besides the states: the light
+        encoder's (B, e) vector as ``encoder_vector`` (Causal2Vec's ``eos+encoder`` pooling)."""
         input_ids = features["input_ids"]  # (B, T)
         x = self.backbone.get_input_embeddings()(input_ids)  # (B, T, d)
-        if self.recipe.contextual_token:
-            assert self.encoder is not None
-            owner = features.get("encoder_owner")  # (R,) when long texts are read in windows
-            v = self.encoder(features["encoder_input_ids"], features["encoder_attention_mask"], owner)  # (B, e)
-            ctx = self.heads["projector"](v).to(x.dtype)  # (B, d): the Contextual token
-            slot = nn.functional.one_hot(features["ctx_index"], input_ids.shape[1]).bool()  # (B, T)
-            x = torch.where(slot[..., None], ctx[:, None, :], x)  # (B, T, d)
-        return x
+        if not self.recipe.contextual_token:
+            return x, features
+        assert self.encoder is not None
+        owner = features.get("encoder_owner")  # (R,) when long texts are read in windows
+        v = self.encoder(features["encoder_input_ids"], features["encoder_attention_mask"], owner)  # (B, e)
+        ctx = self.heads["projector"](v).to(x.dtype)  # (B, d): the Contextual token
+        slot = nn.functional.one_hot(features["ctx_index"], input_ids.shape[1]).bool()  # (B, T)
+        x = torch.where(slot[..., None], ctx[:, None, :], x)  # (B, T, d)
+        return x, {**features, "encoder_vector": v}
 
     def hidden_states(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, T, d) last-layer states, with the recipe's attention (training objectives read them)."""
@@ -89,7 +105,9 @@ class EmbeddingModel(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Features from ``Embedder.tokenize`` -> (B, embedding_dim) raw (unnormalised) embeddings."""
-        return self.recipe.pool(self.hidden_states(features), features, self.heads)  # (B, D)
+        x, feats = self._inputs(features)
+        hidden = run_decoder(self.backbone, x, feats["attention_mask"], bidirectional=self.recipe.bidirectional)
+        return self.recipe.pool(hidden, feats, self.heads)  # (B, D)
 
     # ---- the fast forward -----------------------------------------------------------------------
     def compile(self, **options: Any) -> Self:
@@ -113,7 +131,7 @@ class EmbeddingModel(nn.Module):
         """
         decoder = self.__dict__.get("_compiled")
         bidirectional = self.recipe.bidirectional
-        x = self.input_embeddings(feats)  # (B, T, d)
+        x, feats = self._inputs(feats)  # (B, T, d)
         window = getattr(self.backbone.config, "sliding_window", None)
         if packed and window is not None and x.shape[1] > int(window):
             packed = False  # the varlen kernel applies no window; texts this long take the padded path

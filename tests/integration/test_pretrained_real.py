@@ -40,7 +40,8 @@ def test_default_model_is_slim_and_documented():
 
 def test_default_model_reproduces_the_trained_run(default, reference):
     """Same embeddings as the full run folder gave when it was shipped (scripts/ship_default.py)."""
-    assert default.config.recipe == "causal2vec" and default.embedding_dim == 576  # h_eos only (pooling: eos)
+    assert default.config.recipe == "causal2vec" and default.recipe.options.pooling == "eos+encoder"
+    assert default.embedding_dim == 576 + 384  # h_eos beside MiniLM's own vector
     got = default.encode(reference["texts"])
     want = np.asarray(reference["embeddings"], dtype=np.float32)
     np.testing.assert_allclose(got, want, atol=2e-4)

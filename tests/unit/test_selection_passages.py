@@ -131,11 +131,7 @@ class _Halves:
     """A composite embedding: a constant first half (a collapsed h_ctx) and a one-hot second half."""
 
     hidden_size = 8
-
-    class recipe:  # noqa: N801 - stands in for a Recipe
-        @staticmethod
-        def embedding_parts(hidden_size):
-            return {"ctx": slice(0, hidden_size), "eos": slice(hidden_size, 2 * hidden_size)}
+    embedding_parts = {"ctx": slice(0, 8), "eos": slice(8, 16)}  # as EmbeddingModel.embedding_parts names them
 
     def encode(self, texts, instruction=None, normalize=True):
         x = np.zeros((len(texts), 16), dtype=np.float32)

@@ -70,10 +70,11 @@ class Recipe:
         """Put the tokenizer's BOS first even when the tokenizer does not add it (Causal2Vec does)."""
         return False
 
-    def embedding_parts(self, hidden_size: int) -> dict[str, slice]:
+    def embedding_parts(self, hidden_size: int, encoder_dim: int | None = None) -> dict[str, slice]:
         """Named slices of a composite embedding (Causal2Vec's concat: ``ctx`` and ``eos``); {} when it is one
-        state. Validation scores each part alone, which is how a collapsed part shows, and a stage's
-        ``part_loss`` trains each part with the stage's own loss, so that none can go constant."""
+        state; ``encoder_dim`` is the light encoder's width, for recipes that have one. Validation scores each
+        part alone, which is how a collapsed part shows, and a stage's ``part_loss`` trains each part with
+        the stage's own loss, so that none can go constant."""
         return {}
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ class Recipe:
         return [*self.instruction_segment(instruction), Segment(text, pooled=True)]
 
     # ---- heads and pooling ---------------------------------------------------------------------
-    def embedding_dim(self, hidden_size: int) -> int:
+    def embedding_dim(self, hidden_size: int, encoder_dim: int | None = None) -> int:
         return hidden_size
 
     def build_heads(self, hidden_size: int, encoder_dim: int | None, generator: torch.Generator) -> nn.ModuleDict:

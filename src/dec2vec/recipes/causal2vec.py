@@ -17,12 +17,22 @@ from ..pooling import gather_positions, seeded_init_
 from .base import Recipe, RecipeOptions
 from .registry import register
 
-POOLINGS = ("concat", "eos", "ctx")
+POOLINGS = ("concat", "eos", "ctx", "eos+encoder")
 
 
 @dataclass
 class Causal2VecOptions(RecipeOptions):
-    pooling: str = field(default="concat", metadata={"help": "concat (h_ctx ; h_eos), eos or ctx"})
+    pooling: str = field(
+        default="concat",
+        metadata={
+            "help": "concat (h_ctx ; h_eos), eos, ctx, or eos+encoder: h_eos beside the light encoder's own "
+            "vector, each unit length, so the cosine mixes the two models' cosines by encoder_weight"
+        },
+    )
+    encoder_weight: float = field(
+        default=0.5,
+        metadata={"help": "eos+encoder: the light encoder's share of the cosine (0 < w < 1; h_eos has 1 - w)"},
+    )
     projector_hidden: int = field(default=0, metadata={"help": "hidden width of the projector MLP; 0 = LLM width"})
     bos_first: bool = field(
         default=True,
@@ -44,6 +54,8 @@ class Causal2VecOptions(RecipeOptions):
         super().__post_init__()
         if self.pooling not in POOLINGS:
             raise ConfigError(f"causal2vec pooling must be one of {POOLINGS}, got '{self.pooling}'")
+        if not 0.0 < self.encoder_weight < 1.0:
+            raise ConfigError(f"causal2vec encoder_weight must be between 0 and 1, got {self.encoder_weight}")
 
 
 class Projector(nn.Module):
@@ -72,10 +84,19 @@ class Causal2Vec(Recipe):
     def bos_first(self) -> bool:
         return self.options.bos_first
 
-    def embedding_dim(self, hidden_size: int) -> int:
+    def embedding_dim(self, hidden_size: int, encoder_dim: int | None = None) -> int:
+        if self.options.pooling == "eos+encoder":
+            if encoder_dim is None:
+                raise ConfigError("causal2vec pooling eos+encoder needs the light encoder's width")
+            return hidden_size + encoder_dim
         return 2 * hidden_size if self.options.pooling == "concat" else hidden_size
 
-    def embedding_parts(self, hidden_size: int) -> dict[str, slice]:
+    def embedding_parts(self, hidden_size: int, encoder_dim: int | None = None) -> dict[str, slice]:
+        if self.options.pooling == "eos+encoder":
+            return {
+                "eos": slice(0, hidden_size),
+                "encoder": slice(hidden_size, self.embedding_dim(hidden_size, encoder_dim)),
+            }
         if self.options.pooling != "concat":
             return {}
         return {"ctx": slice(0, hidden_size), "eos": slice(hidden_size, 2 * hidden_size)}
@@ -92,6 +113,13 @@ class Causal2Vec(Recipe):
         h_eos = gather_positions(hidden, batch["eos_index"])  # (B, d)
         if self.options.pooling == "eos":
             return h_eos
+        if self.options.pooling == "eos+encoder":
+            # the light encoder already read the whole text for the Contextual token: its vector is free,
+            # and beside h_eos it adds what a bidirectional reader keeps of long texts (docs/RESULTS.md)
+            w = self.options.encoder_weight
+            v = batch["encoder_vector"].to(h_eos.dtype)  # (B, e)
+            unit = nn.functional.normalize
+            return torch.cat([unit(h_eos, dim=-1) * (1 - w) ** 0.5, unit(v, dim=-1) * w**0.5], dim=-1)  # (B, d+e)
         if self.options.pooling == "ctx":
             return h_ctx
         if self.options.normalize_parts:

@@ -90,4 +90,4 @@ def valid_columns(cfg: TrainConfig, emb: Embedder) -> list[str]:
     folder sets, so they are known only once the model is built."""
     if not cfg.validate_every:
         return []
-    return curve_columns(valid_sources(cfg), list(emb.recipe.embedding_parts(emb.hidden_size)))
+    return curve_columns(valid_sources(cfg), list(emb.embedding_parts))

@@ -160,8 +160,7 @@ def validate_selection(
     rank (``rr``), in the layout of :func:`.validate.validate` so that ``paired_mrr_difference`` applies."""
     from .validate import part_spread, unit_rows
 
-    recipe = getattr(embedder, "recipe", None)
-    slices = recipe.embedding_parts(embedder.hidden_size) if recipe is not None else {}
+    slices = getattr(embedder, "embedding_parts", {})  # an encoder-only model has none
     part_rr: dict[str, list[float]] = {k: [] for k in slices}  # each part of a composite embedding alone
     spreads: dict[str, list[float]] = {k: [] for k in slices}
     per: dict[str, dict[str, Any]] = {}

@@ -139,10 +139,7 @@ def validate(embedder: Any, cfg: TrainConfig, n: int = 100) -> dict[str, Any]:
     that is how the Contextual token's collapse shows, at every validation of a run.
     """
     per: dict[str, dict[str, float]] = {}
-    slices: dict[str, slice] = {}
-    recipe = getattr(embedder, "recipe", None)
-    if recipe is not None:
-        slices = recipe.embedding_parts(embedder.hidden_size)
+    slices: dict[str, slice] = getattr(embedder, "embedding_parts", {})  # an encoder-only model has none
     part_rr: dict[str, list[float]] = {k: [] for k in slices}
     part_spread_: dict[str, list[float]] = {k: [] for k in slices}
     for src in valid_sources(cfg):

@@ -136,7 +136,7 @@ class Objective:
         tokens = sum(int(f["attention_mask"].sum()) for group in chunks for f in group)
         device_type = self.device.type
 
-        slices = list(self.emb.recipe.embedding_parts(self.emb.hidden_size).values()) if self.stage.part_loss else []
+        slices = list(self.emb.embedding_parts.values()) if self.stage.part_loss else []
 
         def fp32_loss(*reps: torch.Tensor) -> torch.Tensor:
             # under ``precision: bf16`` autocast would run the similarity matmuls in bf16 (3 significant
