@@ -3,10 +3,10 @@ several weights at once (how the default's ``encoder_weight`` was chosen; docs/e
 
     python scripts/encoder_weight_grid.py MODEL $DEC2VEC_HOME/data/selection.jsonl sel-grid.json
 
-Each text is embedded once by the model pooled as h_eos and once by its light encoder alone (the
-registry model of the same name, as the Contextual token reads it); the vectors are cached next to
-the output (``.npz``). For encoder weight w, cos = (1 − w)·cos(h_eos) + w·cos(encoder), which is what
-``pooling: eos+encoder`` with ``encoder_weight: w`` computes. Writes one result per weight in the
+Each text is embedded once, by the model pooled as ``eos+encoder``, and the two halves
+(``embedding_parts``: h_eos and the light encoder's vector) are cached next to the output (``.npz``).
+For encoder weight w, cos = (1 − w)·cos(h_eos) + w·cos(encoder), which is what ``pooling:
+eos+encoder`` with ``encoder_weight: w`` computes. Writes one result per weight in the
 layout of ``dec2vec validate --selection --out`` (``w0.4`` …; ``w0.0`` is eos-only), so
 ``scripts/selection_compare.py`` pairs them with any other scored model.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from dec2vec import Embedder
-from dec2vec.encoder_only import EncoderOnlyEmbedder
 from dec2vec.foundations.files import write_atomic
 from dec2vec.train.config import load_config
 from dec2vec.train.selection import read_selection
@@ -44,20 +43,19 @@ def main() -> None:
         vec = dict(np.load(cache))
     else:
         emb = Embedder.from_pretrained(args.model)
-        if emb.config.encoder is None:
-            raise SystemExit(f"{args.model}: no light encoder")
-        emb.recipe.options.pooling = "eos"  # h_eos alone; the encoder half comes from the encoder itself
-        enc = EncoderOnlyEmbedder.from_registry(emb.config.encoder)
-        enc.max_length = emb.encoder.max_length  # read as much as the Contextual token's encoder does
+        if emb.config.recipe != "causal2vec":
+            raise SystemExit(f"{args.model}: recipe {emb.config.recipe}, not causal2vec")
+        emb.recipe.options.pooling = "eos+encoder"  # both halves, each unit length times a weight's root
+        parts = emb.embedding_parts
         vec = {}
         for name, bl in blocks.items():
             for j, block in enumerate(bl):
                 qs, ds = [a for a, _ in block], [b for _, b in block]
-                key = f"{name}/{j}"
-                vec[f"{key}/qe"] = unit_rows(np.asarray(emb.encode(qs, instruction=instr.get(name), normalize=False)))
-                vec[f"{key}/de"] = unit_rows(np.asarray(emb.encode(ds, normalize=False)))
-                vec[f"{key}/qm"] = unit_rows(np.asarray(enc.encode(qs, normalize=False)))
-                vec[f"{key}/dm"] = unit_rows(np.asarray(enc.encode(ds, normalize=False)))
+                q = np.asarray(emb.encode(qs, instruction=instr.get(name), normalize=False))  # (n, d+e)
+                d = np.asarray(emb.encode(ds, normalize=False))  # (n, d+e)
+                for side, x in (("q", q), ("d", d)):
+                    vec[f"{name}/{j}/{side}e"] = unit_rows(x[:, parts["eos"]])
+                    vec[f"{name}/{j}/{side}m"] = unit_rows(x[:, parts["encoder"]])
             print(name, flush=True)
         np.savez(cache, **vec)
     models = {}

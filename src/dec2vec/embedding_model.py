@@ -98,16 +98,19 @@ class EmbeddingModel(nn.Module):
         x = torch.where(slot[..., None], ctx[:, None, :], x)  # (B, T, d)
         return x, {**features, "encoder_vector": v}
 
+    def _states(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(B, T, d) last-layer states with the recipe's attention, and the features pooling reads."""
+        x, feats = self._inputs(features)
+        hidden = run_decoder(self.backbone, x, feats["attention_mask"], bidirectional=self.recipe.bidirectional)
+        return hidden, feats
+
     def hidden_states(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, T, d) last-layer states, with the recipe's attention (training objectives read them)."""
-        x = self.input_embeddings(features)
-        return run_decoder(self.backbone, x, features["attention_mask"], bidirectional=self.recipe.bidirectional)
+        return self._states(features)[0]
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Features from ``Embedder.tokenize`` -> (B, embedding_dim) raw (unnormalised) embeddings."""
-        x, feats = self._inputs(features)
-        hidden = run_decoder(self.backbone, x, feats["attention_mask"], bidirectional=self.recipe.bidirectional)
-        return self.recipe.pool(hidden, feats, self.heads)  # (B, D)
+        return self.recipe.pool(*self._states(features), self.heads)  # (B, D)
 
     # ---- the fast forward -----------------------------------------------------------------------
     def compile(self, **options: Any) -> Self:
